@@ -1,0 +1,62 @@
+"""Gymnasium registration of every distillgym environment id.
+
+gymnasium 1.x has no plugin entry points: ids are registered when this module runs, which `import distillgym`
+does. `gymnasium.make("distillgym:distillgym/Sokoban-v0")` imports distillgym first, so it works from a bare
+interpreter too. Entry points are strings: nothing heavy is imported until an env is made.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+
+NAMESPACE = "distillgym"
+
+
+@dataclass(frozen=True)
+class EnvEntry:
+    id: str
+    entry_point: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    summary: str = ""
+
+
+SOKOBAN = "distillgym.envs.sokoban:SokobanEnv"
+GAME2048 = "distillgym.envs.game2048:Game2048Env"
+
+ENVS: tuple[EnvEntry, ...] = (
+    EnvEntry("distillgym/Sokoban-v0", SOKOBAN, {"dim": (6, 6), "num_boxes": 1, "max_steps": 40},
+             "Sokoban 6x6, 1 box (default preset; same as Sokoban-6x6-1-v0)"),
+    EnvEntry("distillgym/Sokoban-6x6-1-v0", SOKOBAN, {"dim": (6, 6), "num_boxes": 1, "max_steps": 40},
+             "Sokoban 6x6, 1 box, 40 steps"),
+    EnvEntry("distillgym/Sokoban-6x6-2-v0", SOKOBAN, {"dim": (6, 6), "num_boxes": 2, "max_steps": 40},
+             "Sokoban 6x6, 2 boxes, 40 steps (the Skill-SD paper's setting)"),
+    EnvEntry("distillgym/Sokoban-7x7-2-v0", SOKOBAN, {"dim": (7, 7), "num_boxes": 2, "max_steps": 50},
+             "Sokoban 7x7, 2 boxes, 50 steps"),
+    EnvEntry("distillgym/Sokoban-8x8-2-v0", SOKOBAN, {"dim": (8, 8), "num_boxes": 2, "max_steps": 60},
+             "Sokoban 8x8, 2 boxes, 60 steps"),
+    EnvEntry("distillgym/Sokoban-10x10-3-v0", SOKOBAN, {"dim": (10, 10), "num_boxes": 3, "max_steps": 100},
+             "Sokoban 10x10, 3 boxes, 100 steps"),
+    EnvEntry("distillgym/Sokoban-10x10-4-v0", SOKOBAN, {"dim": (10, 10), "num_boxes": 4, "max_steps": 120},
+             "Sokoban 10x10, 4 boxes, 120 steps (hardest preset)"),
+    EnvEntry("distillgym/2048-v0", GAME2048, {"size": 4, "target_tile": 2048, "max_steps": 5000},
+             "2048 on 4x4, reach the 2048 tile"),
+    EnvEntry("distillgym/2048-3x3-v0", GAME2048, {"size": 3, "target_tile": 256, "max_steps": 500},
+             "2048 on 3x3, reach the 256 tile"),
+    EnvEntry("distillgym/2048-4x4-256-v0", GAME2048, {"size": 4, "target_tile": 256, "max_steps": 500},
+             "2048 on 4x4, reach the 256 tile (short episodes for LLM agents)"),
+)  # fmt: skip
+
+
+def register_envs() -> None:
+    """Register every distillgym id with gymnasium (idempotent)."""
+    for entry in ENVS:
+        if entry.id not in gym.registry:
+            gym.register(id=entry.id, entry_point=entry.entry_point, kwargs=dict(entry.kwargs))
+
+
+def env_summaries() -> dict[str, str]:
+    """{id: one-line description} for every registered distillgym env."""
+    return {e.id: e.summary for e in ENVS}

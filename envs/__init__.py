@@ -1,0 +1,1 @@
+"""Gymnasium text environments: one subpackage per family over the shared `core` contract."""

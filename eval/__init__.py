@@ -1,0 +1,1 @@
+"""Evaluation runs, reports, plots and benchmarks against the published anchors."""

@@ -1,0 +1,1 @@
+"""Skill records, summarizers, the persistent skill store, selection and retrieval (see DESIGN.md)."""
