@@ -7,10 +7,10 @@ from distillgym.envs.core.text_env import SPLIT_OFFSET, SPLIT_SIZE, SPLITS, EnvS
 
 __all__ = [
     "DIRECTIONS",
-    "BatchSimulator",
     "SPLITS",
     "SPLIT_OFFSET",
     "SPLIT_SIZE",
+    "BatchSimulator",
     "EnvSnapshot",
     "TextEnv",
     "TextSpace",

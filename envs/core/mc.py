@@ -31,7 +31,9 @@ class BatchSimulator(Protocol):
         """Indices of the actions that change the env's current state (the ones worth a Q value)."""
         ...
 
-    def step(self, batch: Batch, actions: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    def step(
+        self, batch: Batch, actions: np.ndarray, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Advance every state in place; return (rewards (n,), terminated (n,) bool)."""
         ...
 

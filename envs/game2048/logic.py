@@ -4,14 +4,16 @@ Boards are int8 arrays of tile exponents: 0 is an empty cell, k is the tile 2**k
 batch has shape (B, n, n) or (B, n*n), cells in row-major order. Actions are indices into
 `DIRECTIONS` = ("Up", "Down", "Left", "Right"), the order of `distillgym.envs.core.parsing.DIRECTIONS`.
 
-The batched move works on "lines": the n rows or columns of a board, each listed from the side the tiles move
-toward, so every direction becomes "slide left". Two implementations, checked against each other and against the
-plain-Python `slide_row` by the tests:
+The batched moves work on "lines": the n rows or columns of a board, each listed from the side the tiles move
+toward, so that every direction becomes "slide toward index 0". Two implementations, checked against each other
+and against the plain-Python `slide_row` by the tests:
 
-- `slide_lines`: numpy over all lines at once, looping only over the n positions of a line (any size);
-- lookup tables (sizes 3 and 4): the result, score and "moved" flag of every possible line, built once with
-  `slide_lines`. A line's table index is sum_k e_k * base**k, which one float32 matrix product gives for the four
-  directions of a whole batch at once. This is the fast path that Monte-Carlo rollouts use.
+- generic (any size): numpy over all lines at once (`slide_lines`), looping only over the n positions of a line;
+- packed 4x4: a board is one uint64 (a nibble per cell) and a move is four lookups in precomputed tables, one per
+  line (`packed_move`). This is the fast path of Monte-Carlo rollouts (`play_batch`) and of the expert.
+
+numpy costs a few microseconds per call plus very little per element, and operations along a short last axis
+(e.g. `(B, 16).any(axis=1)`) are slow, so the batched code keeps the batch on the long, contiguous axis.
 """
 
 from __future__ import annotations
@@ -27,8 +29,6 @@ UP, DOWN, LEFT, RIGHT = 0, 1, 2, 3
 MIN_SIZE, MAX_SIZE = 3, 6
 #: A spawned tile is a 4 (exponent 2) with this probability, else a 2 (exponent 1).
 FOUR_PROBABILITY = 0.1
-#: Sizes served by lookup tables; their base covers every exponent a real game can reach (2**(n*n+1)).
-TABLE_SIZES = (3, 4)
 _POW2 = np.array([1 << e if e < 63 else 0 for e in range(128)], dtype=np.int64)
 
 
@@ -158,8 +158,8 @@ def board_from_tiles(tiles: Sequence[Sequence[int]]) -> np.ndarray:
     if any(len(r) != n for r in rows):
         raise ValueError(f"a board must be square, got rows of lengths {[len(r) for r in rows]}")
     exps = [[exponent_of(t) for t in r] for r in rows]
-    if max(max(r) for r in exps) > 100:
-        raise ValueError("tile exponent too large (over 2**100)")
+    if max(max(r) for r in exps) > 60:
+        raise ValueError("tiles above 2**60 are not supported")
     return np.array(exps, dtype=np.int8)
 
 
@@ -208,92 +208,232 @@ def _compact(lines: np.ndarray) -> np.ndarray:
     return out
 
 
-# --------------------------------------------------------------------------------------------- lookup tables
-@dataclass(frozen=True)
-class LineTables:
-    """Every possible line of an n-board and its slide result, indexed by code = sum_k e_k * base**k.
+# --------------------------------------------------------------------------------------------- vectorized lines
+def slide_lines(lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Vectorized `slide_row` over (M, n) lines; returns (new lines (M, n) int8, scores (M,) int64).
 
-    Rows [0, base**n) are for lines read from the side moved toward (Up, Left); rows [base**n, 2 base**n) hold the
-    same results reversed, for Down and Right, whose lines are read from the far side so that the packed result
-    always lists the line's cells from top/left to bottom/right.
+    Loops over the n positions only: compact the non-zeros to the front, merge equal neighbours front to back
+    (a merged tile's partner becomes 0, so it cannot merge again), compact again. Works line-major internally
+    (one contiguous array per position), which numpy handles much faster than short rows.
     """
-
-    size: int
-    base: int
-    weights: np.ndarray  # (n*n, 4n) float32: boards @ weights = the codes of all 4n lines, per action
-    offsets: np.ndarray  # (4n,) intp: table row offset per code column (0 for Up/Left, base**n for Down/Right)
-    result: np.ndarray  # (2 base**n,) int32: the new line's n exponents packed in the bytes of one int32
-    score: np.ndarray  # (2 base**n,) int32
-    moved: np.ndarray  # (2 base**n,) bool: the slide changes the line
-
-
-@functools.cache
-def line_tables(size: int) -> LineTables:
-    """The lookup tables of a board size in TABLE_SIZES (built on first use: ~0.1 s for 4x4)."""
-    n = check_size(size)
-    if n not in TABLE_SIZES:
-        raise ValueError(f"line tables exist for sizes {TABLE_SIZES}, not {n}")
-    base = n * n + 2  # exponents 0 .. n*n+1
-    count = base**n
-    codes = np.arange(count)
-    lines = np.stack([(codes // base**k) % base for k in range(n)], axis=1).astype(np.int8)
-    new, score = slide_lines(lines)
-    moved = (new != lines).any(axis=1)
-    packed = np.zeros((2, count, 4), dtype=np.int8)
-    packed[0, :, :n] = new
-    packed[1, :, :n] = new[:, ::-1]
-    weights = np.zeros((n * n, 4 * n), dtype=np.float32)
-    cells = line_cells(n)
-    for a in range(4):
-        for j in range(n):
-            for k in range(n):
-                # Every action reads its lines from the side moved toward, so one slide table serves all four;
-                # the reversed half puts Down/Right results back in top-to-bottom / left-to-right order.
-                weights[cells[a, j, k], a * n + j] = float(base**k)
-    offsets = np.repeat(np.array([0, count, 0, count], dtype=np.intp), n)
-    tables = LineTables(
-        size=n,
-        base=base,
-        weights=weights,
-        offsets=offsets,
-        result=packed.reshape(2 * count, 4).view(np.int32).reshape(-1).copy(),
-        score=np.concatenate([score, score]).astype(np.int32),
-        moved=np.concatenate([moved, moved]),
-    )
-    for arr in (tables.weights, tables.offsets, tables.result, tables.score, tables.moved):
-        arr.setflags(write=False)
-    return tables
+    cols = np.array(np.asarray(lines, dtype=np.int8).T, order="C")  # (n, M)
+    n, m = cols.shape
+    cols = _compact(cols)
+    score = np.zeros(m, dtype=np.int64)
+    for k in range(n - 1):
+        a, b = cols[k], cols[k + 1]
+        merge = (a != 0) & (a == b)
+        if merge.any():
+            a += merge  # in place: int8 + bool
+            b[merge] = 0
+            score += np.where(merge, _POW2[a], 0)
+    return np.ascontiguousarray(_compact(cols).T), score
 
 
-def _table_ok(flat: np.ndarray) -> LineTables | None:
-    """The tables for this batch, or None when its size has none or a tile is beyond their range."""
-    n2 = flat.shape[1]
-    n = round(n2**0.5)
-    if n not in TABLE_SIZES or flat.size == 0:
-        return None
-    tables = line_tables(n)
-    return tables if int(flat.max()) < tables.base else None
+def _compact(cols: np.ndarray) -> np.ndarray:
+    """Move the non-zero entries of each line (a column of the (n, M) array) to its front, keeping their order."""
+    n, m = cols.shape
+    out = np.zeros_like(cols)
+    flat = out.reshape(-1)
+    slot = np.arange(m)  # flat index of the next free cell of each line: position * m + line
+    for k in range(n):
+        col = cols[k]
+        flat[slot] = col  # a zero written here is overwritten by the next non-zero, if any
+        slot += (col != 0) * m
+    return out
 
 
-def line_codes(flat: np.ndarray, tables: LineTables) -> np.ndarray:
-    """(B, 4, n) table rows of every line of every (B, n*n) board, per action (offsets included)."""
-    codes = (flat.astype(np.float32) @ tables.weights).astype(np.intp)
-    codes += tables.offsets
-    return codes.reshape(len(flat), 4, tables.size)
-
-
-# --------------------------------------------------------------------------------------------- batched moves
 def _as_flat(boards: np.ndarray) -> np.ndarray:
     boards = np.asarray(boards)
     if boards.dtype != np.int8:
         boards = boards.astype(np.int8)
     if boards.ndim == 3:
-        return boards.reshape(len(boards), -1)
-    if boards.ndim != 2:
+        boards = boards.reshape(len(boards), -1)
+    if boards.ndim != 2 or round(boards.shape[1] ** 0.5) ** 2 != boards.shape[1]:
         raise ValueError(f"a batch of boards has shape (B, n, n) or (B, n*n), got {boards.shape}")
-    return boards
+    return np.ascontiguousarray(boards)
 
 
+def _size_of(flat: np.ndarray) -> int:
+    return round(flat.shape[1] ** 0.5)
+
+
+def _move_generic(flat: np.ndarray, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Any size: gather each board's lines in the order of its action, slide them all, scatter back."""
+    b, n2 = flat.shape
+    n = _size_of(flat)
+    order = line_cells(n).reshape(4, n2)[actions]  # (B, n*n): cells in line order
+    lines = np.take_along_axis(flat, order, axis=1).reshape(b * n, n)
+    new_lines, score = slide_lines(lines)
+    new = np.empty_like(flat)
+    np.put_along_axis(new, order, new_lines.reshape(b, n2), axis=1)
+    return new, score.reshape(b, n).sum(axis=1)
+
+
+def _spawn_generic(flat: np.ndarray, rng: np.random.Generator, where: np.ndarray) -> np.ndarray:
+    """Spawn on the boards selected by `where` (each must have an empty cell); returns their empties before."""
+    b, n2 = flat.shape
+    cells = np.ascontiguousarray(flat.T) == 0  # (N, B): empty cells, one contiguous row per cell
+    counts = cells.sum(axis=0)
+    u = rng.random(b) * counts
+    r = u.astype(np.intp)
+    four = (u - r) < FOUR_PROBABILITY
+    running = np.cumsum(cells, axis=0, dtype=np.int16)  # (N, B)
+    pos = (running > r).argmax(axis=0)  # the (r+1)-th empty cell
+    idx = np.flatnonzero(where & (counts > 0))
+    flat[idx, pos[idx]] = np.where(four[idx], 2, 1).astype(np.int8)
+    return counts
+
+
+# --------------------------------------------------------------------------------------------- packed 4x4 boards
+# A 4x4 board fits one uint64: cell c = (row, col) = (c // 4, c % 4) is the nibble at bit 4c, so row j is the
+# 16-bit "lane" j. The move tables are indexed by key = action << 18 | j << 16 | lane value, where the lanes of a
+# Left/Right move are the rows of the board and those of Up/Down the rows of its transpose (the columns); each
+# entry is already placed where that line lies on the board, so a move is four lookups and a sum.
+#
+# numpy costs ~3 us per call on small arrays here, so the Monte-Carlo step is written as few calls as possible:
+# constants are prebuilt 0-d arrays, and every per-line quantity a step needs sums out of one 16-byte record.
+
+#: Packed boards serve tiles up to 2**14, so that a merge never overflows a nibble; others take the generic path.
+PACKED_MAX_EXPONENT = 14
+# Layout of the "info" word of a move record (each field sums over the four lines without carries):
+INFO_EMPTY_SHIFT = 4  # bits 4-19: empty cells of the result (bit 4 + c for cell c), so info & 0xFFFF0 = mask << 4
+INFO_SCORE_SHIFT = 24  # bits 24-59: merge score
+INFO_MOVED = 1 << 60  # bits 60-62: number of lines that moved
+_U64, _I64 = np.uint64, np.int64
+
+
+def _c(value: int, dtype: type = _I64) -> np.ndarray:
+    """A 0-d array constant: the cheapest operand for a numpy call (a Python or numpy scalar costs more)."""
+    return np.array(value, dtype=dtype)
+
+
+_EMPTY_BITS = _c(0xFFFF << INFO_EMPTY_SHIFT)
+_SCORE_MASK = _c((1 << (60 - INFO_SCORE_SHIFT)) - 1)
+_MOVED = _c(INFO_MOVED)
+_SCORE_SHIFT = _c(INFO_SCORE_SHIFT)
+_LANE = _c(0xFFFF)
+_ACTION_SHIFT = _c(18)
+_FOUR = _c(FOUR_PROBABILITY, np.float64)
+_ONE = _c(1, _U64)
+_TWO = _c(2, _U64)
+
+
+@dataclass(frozen=True)
+class Packed4Tables:
+    """Lookup tables of the packed 4x4 fast path (~25 MB, built on first use)."""
+
+    pack: np.ndarray  # (65536,) uint8: two int8 cells (read as one uint16) -> one byte of two nibbles
+    unpack: np.ndarray  # (256,) uint16: the inverse
+    moves: np.ndarray  # (16 * 65536,) V16 records of two uint64: (slid line placed on the board, info word)
+    transpose: np.ndarray  # (4 * 65536,) uint64: j << 16 | lane -> that row placed as column j
+    select: np.ndarray  # (65536 * 16,) uint64: (empty mask << 4 | r) -> 1 << 4c for the r-th empty cell c
+    heuristic: np.ndarray  # (65536,) float64: the expert's line heuristic of every lane (see expert.py)
+    lane_shift: np.ndarray  # (4, 1) int64: 0, 16, 32, 48
+    lane_key: np.ndarray  # (4, 1) int64: j << 16
+
+
+@functools.cache
+def packed4_tables() -> Packed4Tables:
+    """Build the packed 4x4 tables (once per process, ~0.5 s)."""
+    from distillgym.envs.game2048.expert import line_heuristic  # the heuristic lives with the expert
+
+    lanes = np.arange(65536, dtype=np.int64)
+    digits = np.stack([(lanes >> (4 * k)) & 15 for k in range(4)], axis=1).astype(np.int8)  # (65536, 4)
+    front, front_score = slide_lines(digits)
+    back, back_score = slide_lines(digits[:, ::-1])
+    back = back[:, ::-1]
+    moves = np.zeros((4, 4, 65536, 2), dtype=np.uint64)
+    transpose = np.zeros((4, 65536), dtype=np.uint64)
+    for a in range(4):
+        new, score = (front, front_score) if a in (UP, LEFT) else (back, back_score)
+        moved = (new != digits).any(axis=1).astype(np.uint64)
+        new = (new.astype(np.uint64) & _U64(15)).T  # (4, 65536); & 15: a 15+15 merge is never looked up
+        empty = (new == 0).astype(np.uint64)
+        info0 = (score.astype(np.uint64) << _U64(INFO_SCORE_SHIFT)) | (moved << _U64(60))
+        for j in range(4):
+            # Cell of position k of lane j: (row j, col k) for Left/Right, (row k, col j) for Up/Down.
+            placed, info = np.zeros(65536, dtype=np.uint64), info0.copy()
+            for k in range(4):
+                cell = 4 * j + k if a in (LEFT, RIGHT) else 4 * k + j
+                placed |= new[k] << _U64(4 * cell)
+                info |= empty[k] << _U64(INFO_EMPTY_SHIFT + cell)
+                if a == UP:
+                    transpose[j] |= digits[:, k].astype(np.uint64) << _U64(4 * cell)
+            moves[a, j, :, 0], moves[a, j, :, 1] = placed, info
+    # select[mask << 4 | r] = 1 << 4c, c the r-th set bit of mask (r < popcount(mask)).
+    bits = ((lanes[:, None] >> np.arange(16)) & 1).astype(bool)
+    rank = np.cumsum(bits, axis=1) - 1
+    select = np.zeros((65536, 16), dtype=np.uint64)
+    e, c = np.nonzero(bits)
+    select[e, rank[e, c]] = _U64(1) << (4 * c).astype(np.uint64)
+    pairs = np.arange(65536)
+    tables = Packed4Tables(
+        pack=((pairs & 15) | (((pairs >> 8) & 15) << 4)).astype(np.uint8),
+        unpack=((np.arange(256) & 15) | ((np.arange(256) >> 4) << 8)).astype(np.uint16),
+        moves=moves.reshape(-1).view("V16"),
+        transpose=transpose.reshape(-1),
+        select=select.reshape(-1),
+        heuristic=line_heuristic(digits),
+        lane_shift=np.array([[0], [16], [32], [48]], dtype=np.int64),
+        lane_key=np.array([[0], [1], [2], [3]], dtype=np.int64) << 16,
+    )
+    for arr in vars(tables).values():
+        arr.setflags(write=False)
+    return tables
+
+
+def pack4(flat: np.ndarray) -> np.ndarray:
+    """(B, 16) C-contiguous int8 boards (exponents <= 15) -> (B,) uint64 packed boards."""
+    return packed4_tables().pack[flat.view(np.uint16)].view(np.uint64).reshape(-1)
+
+
+def unpack4(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """(B,) uint64 packed boards -> (B, 16) int8 boards (written into `out`, C-contiguous, when given)."""
+    if out is None:
+        out = np.empty((len(x), 16), dtype=np.int8)
+    x = np.ascontiguousarray(x, dtype=np.uint64)
+    np.take(packed4_tables().unpack, x.view(np.uint8), out=out.view(np.uint16).reshape(-1))
+    return out
+
+
+def lanes4(x: np.ndarray) -> np.ndarray:
+    """(4, B) int64: the rows (16-bit lanes) of packed boards."""
+    t = packed4_tables()
+    return (x.view(np.int64) >> t.lane_shift) & _LANE
+
+
+def transpose4(x: np.ndarray) -> np.ndarray:
+    """Transpose packed boards (cell (r, c) <-> (c, r)): four lookups and a sum."""
+    t = packed4_tables()
+    return t.transpose[lanes4(x) | t.lane_key].sum(axis=0, dtype=np.uint64)
+
+
+def packed_move(x: np.ndarray, actions: np.ndarray | int) -> tuple[np.ndarray, np.ndarray]:
+    """Move packed boards (one action each, or one for all). Returns (new boards (B,) uint64, info (B,) int64:
+    empty-cell mask, merge score and moved-line count, see INFO_*)."""
+    t = packed4_tables()
+    actions = np.asarray(actions, dtype=np.int64)
+    src = np.where(actions < LEFT, transpose4(x), x)  # Up/Down slide the rows of the transpose
+    keys = lanes4(src) | (t.lane_key | (actions << _ACTION_SHIFT))
+    rec = t.moves[keys].view(np.uint64).reshape(4, -1, 2).sum(axis=0, dtype=np.uint64)
+    return rec[:, 0].copy(), rec[:, 1].view(np.int64)
+
+
+def packed_stuck(x: np.ndarray) -> np.ndarray:
+    """(B,) bool for FULL packed boards: no two equal neighbours (so no move is left)."""
+    d = np.stack([x ^ (x >> _U64(4)), x ^ (x >> _U64(16))])  # neighbour differences: right, below
+    z = d | (d >> _U64(1))
+    z |= z >> _U64(2)  # the low bit of a nibble is now 0 iff the nibble was 0 (equal neighbours)
+    valid = np.array([[0x0111011101110111], [0x0000111111111111]], dtype=np.uint64)  # pairs inside the board
+    return ((~z & valid) == 0).all(axis=0)
+
+
+def _packable(flat: np.ndarray) -> bool:
+    return flat.shape[1] == 16 and len(flat) > 0 and int(flat.max()) <= PACKED_MAX_EXPONENT
+
+
+# --------------------------------------------------------------------------------------------- batched API
 def move_batch(boards: np.ndarray, actions: np.ndarray | int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Apply one action per board (or the same action to all); boards (B, n, n) or (B, n*n) int8.
 
@@ -301,56 +441,35 @@ def move_batch(boards: np.ndarray, actions: np.ndarray | int) -> tuple[np.ndarra
     """
     boards = np.asarray(boards)
     flat = _as_flat(boards)
-    b = len(flat)
-    actions = np.broadcast_to(np.asarray(actions, dtype=np.intp), (b,))
-    tables = _table_ok(flat)
-    if tables is not None:
-        new, score = _move_tables(flat, actions, tables)
-    else:
-        new, score = _move_generic(flat, actions)
-    changed = (new != flat).any(axis=1)
+    actions = np.broadcast_to(np.asarray(actions, dtype=np.int64), (len(flat),))
+    if _packable(flat):
+        new_x, info = packed_move(pack4(flat), actions)
+        score = (info >> _SCORE_SHIFT) & _SCORE_MASK
+        return unpack4(new_x).reshape(boards.shape), score, info >= _MOVED
+    new, score = _move_generic(flat, actions)
+    void = f"V{flat.shape[1]}"
+    changed = new.view(void).ravel() != flat.view(void).ravel()
     return new.reshape(boards.shape), score, changed
-
-
-def _move_tables(flat: np.ndarray, actions: np.ndarray, t: LineTables) -> tuple[np.ndarray, np.ndarray]:
-    b, n = len(flat), t.size
-    codes = line_codes(flat, t)[np.arange(b), actions]  # (B, n)
-    lines = t.result[codes].view(np.int8).reshape(b, n, 4)[:, :, :n]  # rows (Left/Right) or columns (Up/Down)
-    vertical = (actions < LEFT)[:, None, None]
-    new = np.where(vertical, lines.transpose(0, 2, 1), lines).reshape(b, n * n)
-    return new, t.score[codes].sum(axis=1, dtype=np.int64)
-
-
-def _move_generic(flat: np.ndarray, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    b, n2 = flat.shape
-    n = round(n2**0.5)
-    order = line_cells(n).reshape(4, n2)[actions]  # (B, n*n): cells in line order
-    lines = np.take_along_axis(flat, order, axis=1).reshape(b * n, n)
-    new_lines, score = slide_lines(lines)
-    new = np.take_along_axis(new_lines.reshape(b, n2), _inverse_cells(n)[actions], axis=1)
-    return new, score.reshape(b, n).sum(axis=1)
 
 
 def legal_moves_batch(boards: np.ndarray) -> np.ndarray:
     """(B, 4) bool: which actions change each board."""
     flat = _as_flat(boards)
-    tables = _table_ok(flat)
-    if tables is not None:
-        return tables.moved[line_codes(flat, tables)].any(axis=2)
+    if _packable(flat):
+        x = np.tile(pack4(flat), 4)
+        info = packed_move(x, np.repeat(np.arange(4), len(flat)))[1]
+        return (info >= _MOVED).reshape(4, -1).T
     return np.stack([move_batch(flat, a)[2] for a in range(4)], axis=1)
 
 
 def game_over_batch(boards: np.ndarray) -> np.ndarray:
     """(B,) bool: no empty cell and no two equal neighbours (no move changes the board)."""
     flat = _as_flat(boards)
-    b = len(flat)
-    n = round(flat.shape[1] ** 0.5)
-    sq = flat.reshape(b, n, n)
-    full = flat.all(axis=1)
-    over = full.copy()
-    idx = np.flatnonzero(full)
+    n = _size_of(flat)
+    over = flat.all(axis=1)
+    idx = np.flatnonzero(over)
     if idx.size:
-        s = sq[idx]
+        s = flat[idx].reshape(-1, n, n)
         pairs = (s[:, :, 1:] == s[:, :, :-1]).any(axis=(1, 2)) | (s[:, 1:, :] == s[:, :-1, :]).any(axis=(1, 2))
         over[idx] = ~pairs
     return over
@@ -359,22 +478,53 @@ def game_over_batch(boards: np.ndarray) -> np.ndarray:
 def spawn_batch(boards: np.ndarray, rng: np.random.Generator, where: np.ndarray | None = None) -> np.ndarray:
     """Spawn one tile on a uniformly random empty cell of each board (of those selected by `where`), in place.
 
-    boards: (B, n*n) int8 (a (B, n, n) array works too, as a view). Boards without an empty cell are skipped.
-    Returns the number of empty cells left on each board after the spawn, (B,) (0 for a full board).
+    boards: a C-contiguous (B, n*n) or (B, n, n) int8 array. Boards without an empty cell are skipped.
+    Returns the number of empty cells of each board before the spawn, (B,).
     """
     flat = boards.reshape(len(boards), -1)
-    empty = flat == 0
-    counts = empty.sum(axis=1, dtype=np.intp)
-    active = counts > 0 if where is None else where & (counts > 0)
-    idx = np.flatnonzero(active)
-    if idx.size == 0:
-        return counts
-    cnt = counts[idx]
-    # The r-th empty cell (r uniform in [0, cnt)): the first position where the running count of empties exceeds r.
-    r = (rng.random(idx.size) * cnt).astype(np.intp)
-    running = np.cumsum(empty[idx], axis=1, dtype=np.int8)
-    pos = (running > r[:, None].astype(np.int8)).argmax(axis=1)
-    value = np.where(rng.random(idx.size) < FOUR_PROBABILITY, 2, 1).astype(np.int8)
-    flat[idx, pos] = value
-    counts[idx] -= 1
-    return counts
+    if not flat.flags.c_contiguous or flat.dtype != np.int8:
+        raise ValueError("spawn_batch needs a C-contiguous int8 array (it writes in place)")
+    where = np.ones(len(flat), dtype=bool) if where is None else np.asarray(where, dtype=bool)
+    return _spawn_generic(flat, rng, where)
+
+
+def play_batch(
+    boards: np.ndarray, actions: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One game step for every board, in place: move, then spawn a tile on each board that changed.
+
+    boards: a C-contiguous (B, n*n) int8 array; actions: (B,) ints. Returns (merge scores (B,) int64, changed (B,)
+    bool, stuck (B,) bool: no move is left after the step). This is the Monte-Carlo inner loop; on 4x4 boards
+    it runs on packed boards, in about 30 numpy calls whatever the batch size.
+    """
+    if _packable(boards):
+        return _play_packed(boards, np.asarray(actions, dtype=np.int64), rng)
+    new, score, changed = move_batch(boards, actions)
+    np.copyto(boards, new)
+    counts = _spawn_generic(boards, rng, changed)
+    stuck = np.zeros(len(boards), dtype=bool)
+    idx = np.flatnonzero(changed & (counts == 1))  # only a board whose last empty cell was just filled
+    if idx.size:
+        stuck[idx] = game_over_batch(boards[idx])
+    return score, changed, stuck
+
+
+def _play_packed(boards: np.ndarray, actions: np.ndarray, rng: np.random.Generator):  # noqa: ANN202
+    t = packed4_tables()
+    x, info = packed_move(pack4(boards), actions)
+    changed = info >= _MOVED
+    mask = info & _EMPTY_BITS  # = empty-cell mask << 4, the select index of r = 0
+    mask *= changed  # no spawn on a board that did not change
+    count = np.bitwise_count(mask)
+    u = rng.random(len(x))
+    u *= count
+    r = u.astype(np.int64)
+    four = (u - r) < _FOUR  # the fraction of u * count is uniform on [0, 1) and independent of r
+    mask |= r
+    x |= t.select[mask] << four  # 1 << 4c, or 2 << 4c for a 4
+    unpack4(x, out=boards)
+    stuck = count == 1  # the last empty cell was just filled (count is 0 on unchanged boards)
+    idx = np.flatnonzero(stuck)
+    if idx.size:
+        stuck[idx] = packed_stuck(x[idx])
+    return (info >> _SCORE_SHIFT) & _SCORE_MASK, changed, stuck

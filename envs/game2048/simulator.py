@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-
 from distillgym.envs.core.mc import Batch
 from distillgym.envs.game2048 import logic
 
@@ -32,6 +31,7 @@ class Game2048Simulator:
         self.size = logic.check_size(round(self.board.size**0.5))
         self.illegal_move_penalty = float(illegal_move_penalty)
         self.target_exponent = logic.exponent_of(target_tile)
+        self._target_value = np.array(1 << self.target_exponent, dtype=np.int64)
         self.end_on_target = bool(end_on_target)
         self.terminal = bool(terminal)
 
@@ -49,14 +49,11 @@ class Game2048Simulator:
     def step(self, batch: Batch, actions: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """Move every board in place (one action each) and spawn on the changed ones; (rewards, terminated)."""
         boards = batch["board"]
-        new, score, changed = logic.move_batch(boards, actions)
+        score, changed, terminated = logic.play_batch(boards, actions, rng)
         rewards = np.where(changed, score, self.illegal_move_penalty)
-        empty_left = logic.spawn_batch(new, rng, changed)
-        terminated = np.zeros(len(new), dtype=bool)
-        full = np.flatnonzero(changed & (empty_left == 0))  # only a changed board that filled up can be stuck
-        if full.size:
-            terminated[full] = logic.game_over_batch(new[full])
         if self.end_on_target:
-            terminated |= changed & (new >= self.target_exponent).any(axis=1)
-        np.copyto(boards, new)
+            # Making the target tile scores at least its value: check only those boards.
+            idx = np.flatnonzero(score >= self._target_value)
+            if idx.size:
+                terminated[idx] |= (boards[idx] >= self.target_exponent).any(axis=1)
         return rewards, terminated

@@ -37,7 +37,8 @@ class SokobanEnv(TextEnv[int]):
         symbols: "ragen" (`# _ O X √ P S`, RAGEN/verl-agent) or "xsb" (`# space . $ * @ +`, the classic format).
         reward_step, reward_box_on_target, reward_box_off_target, reward_solved: gym-sokoban's scheme by default.
         expert_budget: A* expansions allowed when re-planning from a state off the expert's path.
-        generator: extra `GeneratorConfig` fields (reverse_rounds, reverse_walks, pull_probability...).
+        generator: extra `GeneratorConfig` fields (reverse_rounds, reverse_walks, pull_probability...);
+            `max_plan_length` defaults to `max_steps`, so that every room is solvable within the step limit.
         split, max_steps, invalid_action_penalty, privileged, render_mode: see `TextEnv`.
     """
 
@@ -76,8 +77,9 @@ class SokobanEnv(TextEnv[int]):
         unknown = set(extra) - set(GeneratorConfig.__dataclass_fields__)
         if unknown:
             raise ValueError(f"unknown generator option(s) {sorted(unknown)}; see GeneratorConfig")
+        extra.setdefault("max_plan_length", self.max_steps)  # only rooms the expert solves within the limit
         self.generator_config = GeneratorConfig(
-            height=int(dim[0]), width=int(dim[1]), num_boxes=int(num_boxes), max_plan_length=self.max_steps, **extra
+            height=int(dim[0]), width=int(dim[1]), num_boxes=int(num_boxes), **extra
         )
         self.symbols = symbols
         self.rewards = SokobanRewards(reward_step, reward_box_on_target, reward_box_off_target, reward_solved)
@@ -166,7 +168,9 @@ class SokobanEnv(TextEnv[int]):
         }
 
     def invalid_feedback(self, action: object) -> str:
-        return f"Invalid action {describe_action(action)}. Reply with exactly one move: Up, Down, Left or Right."
+        return (
+            f"Invalid action {describe_action(action)}. Reply with exactly one move: Up, Down, Left or Right."
+        )
 
     def _get_state(self) -> _SokobanState:
         return self._st

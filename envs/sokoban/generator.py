@@ -37,7 +37,7 @@ class GeneratorConfig:
     num_boxes: int = 1
     p_change_direction: float = 0.35  # gym-sokoban's topology walk
     topology_steps: int | None = None  # default: 1.7 * (height + width), as in gym-sokoban's env
-    reverse_rounds: int = 8  # rounds of reverse play; each restarts from the best state so far
+    reverse_rounds: int | None = None  # rounds of reverse play, each from the best state so far; 2 + 2 * boxes
     reverse_walks: int = 6  # random reverse-play walks per round; the best-scoring state is kept
     reverse_steps: int | None = None  # moves per walk; default 3 * (height + width)
     pull_probability: float = 0.6
@@ -82,12 +82,11 @@ def _reverse_play(
     steps = cfg.reverse_steps or 3 * (cfg.height + cfg.width)
     best_score = 0
     best = (list(targets), player, -1, 0)  # boxes (box i started on target i), player, last pulled, swaps
-    for _ in range(cfg.reverse_rounds):
+    for _ in range(cfg.reverse_rounds or 2 + 2 * cfg.num_boxes):
         start = best
         for _ in range(cfg.reverse_walks):
             boxes, p, last_pulled, swaps = list(start[0]), start[1], start[2], start[3]
-            for _ in range(steps):
-                d = deltas[rng.randrange(4)]
+            for d in rng.choices(deltas, k=steps):
                 nxt = p + d
                 if walls[nxt] or nxt in boxes:
                     continue
@@ -138,4 +137,7 @@ def generate_room(seed: int, cfg: GeneratorConfig) -> tuple[Room, list[int]]:
         if cfg.max_plan_length is not None and len(result.plan) > cfg.max_plan_length:
             continue
         return Room(layout, state, meta={"attempt": attempt, "score": score}), result.plan
-    raise RuntimeError(f"no servable room found for seed {seed} with {cfg} after {cfg.max_attempts} attempts")
+    raise RuntimeError(
+        f"no servable room found for seed {seed} after {cfg.max_attempts} attempts with {cfg}; "
+        "if max_plan_length (the env's max_steps by default) is very small, raise it"
+    )

@@ -63,7 +63,9 @@ def tables(layout: Layout) -> Tables:
             continue
         cell_blocks = []
         for corner in (cell, cell - 1, cell - w, cell - w - 1):
-            others = tuple(c for c in (corner, corner + 1, corner + w, corner + w + 1) if c != cell and not walls[c])
+            others = tuple(
+                c for c in (corner, corner + 1, corner + w, corner + w + 1) if c != cell and not walls[c]
+            )
             cell_blocks.append(others)
         blocks.append(tuple(cell_blocks))
     return Tables(neighbors, tuple(per_target), min_dist, targets, tuple(blocks))
@@ -112,9 +114,7 @@ def walk_path(layout: Layout, start: int, goal: int, boxes: frozenset[int] | set
 def _frozen(tab: Tables, targets: frozenset[int], cell: int, boxes: frozenset[int]) -> bool:
     """A 2x2 block of walls/boxes around the just-pushed box that holds a box off target: unsolvable."""
     for others in tab.blocks[cell]:
-        if all(c in boxes for c in others) and (
-            cell not in targets or any(c not in targets for c in others)
-        ):
+        if all(c in boxes for c in others) and (cell not in targets or any(c not in targets for c in others)):
             return True
     return False
 
@@ -176,7 +176,9 @@ def solve(layout: Layout, state: State, *, max_expansions: int = 200_000, weight
 
     start = (state.player, state.boxes)
     best_g = {start: 0}
-    parent: dict[tuple[int, tuple[int, ...]], tuple[tuple[int, tuple[int, ...]], int, int] | None] = {start: None}
+    parent: dict[tuple[int, tuple[int, ...]], tuple[tuple[int, tuple[int, ...]], int, int] | None] = {
+        start: None
+    }
     counter = itertools.count()
     heap = [(weight * h(state.boxes), h(state.boxes), next(counter), 0, start)]
     expansions = 0

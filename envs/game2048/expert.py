@@ -1,0 +1,205 @@
+"""The 2048 expert: depth-limited expectimax over batched numpy boards with nneonneo's heuristic.
+
+The tree alternates player moves (max over the legal moves) and chance nodes (a 2 with p 0.9 or a 4 with p 0.1 on
+every empty cell, uniformly); `depth` counts the player moves looked ahead, the first included, and the boards after
+the last move are scored by the heuristic. Each level of the tree is built as one batch of boards and reduced with
+numpy, so a depth-2 decision on 4x4 costs about a millisecond.
+
+The heuristic is nneonneo's (github.com/nneonneo/2048-ai), summed over every row and column: a large constant,
+plus weights on empty cells and on adjacent equal tiles (merges), minus monotonicity violations and the sum of
+rank**3.5 (penalizing many big tiles). On 4x4 boards rows and columns are scored by table lookup.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+from distillgym.envs.game2048 import logic
+
+_M64 = np.uint64
+
+
+@dataclass(frozen=True)
+class HeuristicWeights:
+    """nneonneo's line heuristic weights (ranks are tile exponents)."""
+
+    base: float = 200000.0  # "lost penalty": every line of a live board is worth this much
+    empty: float = 270.0
+    merges: float = 700.0
+    monotonicity: float = 47.0
+    monotonicity_power: float = 4.0
+    sum: float = 11.0
+    sum_power: float = 3.5
+
+
+DEFAULT_WEIGHTS = HeuristicWeights()
+#: The value of a board with no legal move (every live board scores ~8 * 200000).
+DEAD_VALUE = 0.0
+
+
+def line_heuristic(lines: np.ndarray, w: HeuristicWeights = DEFAULT_WEIGHTS) -> np.ndarray:
+    """Heuristic value of each of the (M, n) lines of exponents, (M,) float64. Symmetric under reversal."""
+    cols = np.array(np.asarray(lines).T, dtype=np.float64, order="C")  # (n, M)
+    n, m = cols.shape
+    empty = (cols == 0).sum(axis=0)
+    total = (cols**w.sum_power).sum(axis=0)
+    # Merges: runs of equal non-zero tiles, zeros skipped; a run of length L counts L (nneonneo's 1 + counter).
+    merges = np.zeros(m)
+    prev = np.zeros(m)
+    counter = np.zeros(m)
+    for k in range(n):
+        rank = cols[k]
+        nz = rank != 0
+        same = nz & (rank == prev)
+        ends = nz & ~same & (counter > 0)
+        merges += np.where(ends, 1 + counter, 0)
+        counter = np.where(same, counter + 1, np.where(ends, 0, counter))
+        prev = np.where(nz, rank, prev)
+    merges += np.where(counter > 0, 1 + counter, 0)
+    powered = cols**w.monotonicity_power
+    step = powered[:-1] - powered[1:]  # > 0 where the line decreases
+    left = np.where(cols[:-1] > cols[1:], step, 0).sum(axis=0)
+    right = np.where(cols[:-1] > cols[1:], 0, -step).sum(axis=0)
+    return (
+        w.base
+        + w.empty * empty
+        + w.merges * merges
+        - w.monotonicity * np.minimum(left, right)
+        - w.sum * total
+    )
+
+
+# ----------------------------------------------------------------------------------------------- board backends
+class _Packed4:
+    """4x4 boards as packed uint64 (see logic.py): moves and heuristic by table lookup."""
+
+    def __init__(self) -> None:
+        self.t = logic.packed4_tables()
+
+    def encode(self, board: np.ndarray) -> np.ndarray:
+        return logic.pack4(np.ascontiguousarray(board, dtype=np.int8).reshape(1, 16))
+
+    def moves(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Afterstates of the four moves, action-major: (4 * M,) boards and (4 * M,) legal flags."""
+        m = len(x)
+        actions = np.repeat(np.arange(4, dtype=np.int64), m)
+        new, info = logic.packed_move(np.tile(x, 4), actions)
+        return new, (info & 0x70000) != 0
+
+    def chance(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every spawn on every board: (children, parent index, probability), 2s then 4s."""
+        z = x | (x >> _M64(1))
+        z |= z >> _M64(2)
+        empty = ~z & _M64(0x1111111111111111)  # bit 4c set where cell c is empty
+        parent, cell = np.nonzero(((empty[:, None] >> (4 * np.arange(16, dtype=np.uint64))) & _M64(1)) != 0)
+        count = np.bitwise_count(empty)[parent].astype(np.float64)
+        one = _M64(1) << (4 * cell).astype(np.uint64)
+        children = np.concatenate([x[parent] | one, x[parent] | (one << _M64(1))])
+        prob = np.concatenate([0.9 / count, 0.1 / count])
+        return children, np.concatenate([parent, parent]), prob
+
+    def heuristic(self, x: np.ndarray) -> np.ndarray:
+        both = np.stack([x, logic.transpose4(x)]).view(np.int64)  # rows of the board and of its transpose
+        lanes = (both[:, None, :] >> self.t.lane_shift) & 0xFFFF  # (2, 4, M)
+        return self.t.heuristic[lanes].sum(axis=(0, 1))
+
+
+class _Generic:
+    """Any size: int8 (M, n*n) boards through logic.move_batch; heuristic computed line by line."""
+
+    def __init__(self, size: int, weights: HeuristicWeights) -> None:
+        self.n = size
+        self.weights = weights
+        cells = logic.line_cells(size)
+        self.lines = np.concatenate([cells[logic.LEFT], cells[logic.UP]]).reshape(-1)  # rows then columns
+
+    def encode(self, board: np.ndarray) -> np.ndarray:
+        return np.asarray(board, dtype=np.int8).reshape(1, -1).copy()
+
+    def moves(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        m = len(x)
+        new, _, changed = logic.move_batch(np.tile(x, (4, 1)), np.repeat(np.arange(4), m))
+        return new, changed
+
+    def chance(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        parent, cell = np.nonzero(x == 0)
+        count = (x == 0).sum(axis=1)[parent].astype(np.float64)
+        children = np.concatenate([x[parent], x[parent]])
+        k = len(parent)
+        children[np.arange(2 * k), np.concatenate([cell, cell])] = np.repeat(np.array([1, 2], np.int8), k)
+        return children, np.concatenate([parent, parent]), np.concatenate([0.9 / count, 0.1 / count])
+
+    def heuristic(self, x: np.ndarray) -> np.ndarray:
+        lines = x[:, self.lines].reshape(-1, self.n)
+        return line_heuristic(lines, self.weights).reshape(len(x), -1).sum(axis=1)
+
+
+# ----------------------------------------------------------------------------------------------- expectimax
+class Expectimax:
+    """Depth-limited expectimax for one board size.
+
+    Args:
+        size: board side (3..6).
+        depth: player moves looked ahead (>= 1); 1 is greedy on the heuristic, 2 adds one chance layer and a reply.
+        weights: heuristic weights (the 4x4 fast path uses the default ones).
+    """
+
+    def __init__(self, size: int = 4, depth: int = 2, weights: HeuristicWeights = DEFAULT_WEIGHTS) -> None:
+        if isinstance(depth, bool) or not isinstance(depth, int | np.integer) or depth < 1:
+            raise ValueError(f"expert depth must be an integer >= 1, got {depth!r}")
+        self.size = logic.check_size(size)
+        self.depth = int(depth)
+        self.weights = weights
+        self._packed = _Packed4() if self.size == 4 and weights == DEFAULT_WEIGHTS else None
+        self._generic = _Generic(self.size, weights)
+
+    def action_values(self, board: np.ndarray) -> np.ndarray:
+        """(4,) expected heuristic value of each move from the (n, n) board; -inf for illegal moves."""
+        board = np.asarray(board, dtype=np.int8).reshape(self.size, self.size)
+        # A move raises the largest tile by at most one step: use packed boards while no leaf can pass their limit.
+        fits = self._packed is not None and int(board.max()) + self.depth - 1 <= logic.PACKED_MAX_EXPONENT
+        backend: _Packed4 | _Generic = self._packed if fits else self._generic
+        after, legal = backend.moves(backend.encode(board))
+        values = np.full(4, -np.inf)
+        if legal.any():
+            values[legal] = self._after_value(backend, after[legal], self.depth - 1)
+        return values
+
+    def best_action(self, board: np.ndarray) -> int | None:
+        """Index (into logic.DIRECTIONS) of the best move, or None when no move is legal."""
+        values = self.action_values(board)
+        return None if np.isneginf(values).all() else int(np.argmax(values))
+
+    def _after_value(self, backend: _Packed4 | _Generic, x: np.ndarray, depth: int) -> np.ndarray:
+        """Value of afterstates (a move was just made) with `depth` more player moves to look ahead."""
+        if depth == 0:
+            return backend.heuristic(x)
+        children, parent, prob = backend.chance(x)
+        value = self._move_value(backend, children, depth)
+        return np.bincount(parent, weights=prob * value, minlength=len(x))
+
+    def _move_value(self, backend: _Packed4 | _Generic, x: np.ndarray, depth: int) -> np.ndarray:
+        """Value of boards where the player moves next: the best legal move's value, DEAD_VALUE without one."""
+        m = len(x)
+        after, legal = backend.moves(x)
+        value = np.full(4 * m, -np.inf)
+        idx = np.flatnonzero(legal)
+        if idx.size:
+            value[idx] = self._after_value(backend, after[idx], depth - 1)
+        best = value.reshape(4, m).max(axis=0)
+        best[np.isneginf(best)] = DEAD_VALUE
+        return best
+
+
+@functools.cache
+def expert_for(size: int, depth: int) -> Expectimax:
+    """A shared Expectimax per (size, depth): it holds no per-game state."""
+    return Expectimax(size, depth)
+
+
+def expert_action(board: np.ndarray, depth: int = 2) -> int | None:
+    """The expert's move (an index into logic.DIRECTIONS) on an (n, n) board, None when none is legal."""
+    board = np.asarray(board)
+    return expert_for(board.shape[0], depth).best_action(board)
