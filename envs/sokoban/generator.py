@@ -5,7 +5,9 @@
 3. Reverse play: the player walks at random and sometimes *pulls* the box behind it. Every pull can be undone by a
    push, so every state reached is solvable. Several random walks run; the state with the best gym-sokoban score
    (box swaps x total box displacement) is kept.
-4. The A* expert solves the room; only rooms it solves within the plan-length limit are served.
+4. Several such rooms are drawn (`candidates`) and the one needing the most pushes (by the expert's admissible
+   lower bound) is tried first: harder rooms for little extra time.
+5. The A* expert solves the room; only rooms it solves within the plan-length limit are served.
 
 Everything is drawn from one `random.Random` seeded from the task seed, so a seed gives the same room anywhere.
 """
@@ -16,7 +18,7 @@ import random
 from dataclasses import dataclass
 
 from distillgym.envs.sokoban.room import Layout, Room, State
-from distillgym.envs.sokoban.solver import expert_plan
+from distillgym.envs.sokoban.solver import expert_plan, push_lower_bound, tables
 
 _MASKS: tuple[tuple[tuple[int, int], ...], ...] = (
     ((0, -1), (0, 0), (0, 1)),  # horizontal bar
@@ -43,6 +45,7 @@ class GeneratorConfig:
     pull_probability: float = 0.6
     max_plan_length: int | None = None  # only serve rooms whose expert plan fits (e.g. the env's step limit)
     solver_budget: int = 20_000  # A* expansions allowed per candidate room
+    candidates: int | None = None  # rooms drawn per served room, hardest kept (push lower bound); min(boxes, 2)
     max_attempts: int = 200
 
     def __post_init__(self) -> None:
@@ -117,6 +120,7 @@ def _reverse_play(
 def generate_room(seed: int, cfg: GeneratorConfig) -> tuple[Room, list[int]]:
     """The room of `seed` and its expert plan (action indices). Deterministic in (seed, cfg)."""
     rng = random.Random(seed)
+    candidates: list[tuple[int, Layout, State, int]] = []
     for attempt in range(cfg.max_attempts):
         walls = _topology(rng, cfg)
         floor = [i for i, v in enumerate(walls) if not v]
@@ -129,14 +133,19 @@ def generate_room(seed: int, cfg: GeneratorConfig) -> tuple[Room, list[int]]:
         if found is None:
             continue
         state, score = found
-        if state.solved(layout):
+        # rank candidate rooms by the expert's admissible lower bound on the pushes they need
+        candidates.append((push_lower_bound(tables(layout), state.boxes), layout, state, score))
+        if len(candidates) < (cfg.candidates or min(cfg.num_boxes, 2)) and attempt + 1 < cfg.max_attempts:
             continue
-        result = expert_plan(layout, state, max_expansions=cfg.solver_budget)
-        if result.plan is None:
-            continue
-        if cfg.max_plan_length is not None and len(result.plan) > cfg.max_plan_length:
-            continue
-        return Room(layout, state, meta={"attempt": attempt, "score": score}), result.plan
+        candidates.sort(key=lambda c: -c[0])
+        for _, layout, state, score in candidates:
+            result = expert_plan(layout, state, max_expansions=cfg.solver_budget)
+            if result.plan is None:
+                continue
+            if cfg.max_plan_length is not None and len(result.plan) > cfg.max_plan_length:
+                continue
+            return Room(layout, state, meta={"attempt": attempt, "score": score}), result.plan
+        candidates.clear()
     raise RuntimeError(
         f"no servable room found for seed {seed} after {cfg.max_attempts} attempts with {cfg}; "
         "if max_plan_length (the env's max_steps by default) is very small, raise it"

@@ -129,7 +129,7 @@ def is_dead(layout: Layout, state: State) -> bool:
 _PERMS = {k: tuple(itertools.permutations(range(k))) for k in range(2, 5)}
 
 
-def _heuristic(tab: Tables, boxes: tuple[int, ...]) -> int:
+def push_lower_bound(tab: Tables, boxes: tuple[int, ...]) -> int:
     """Admissible: the cheapest assignment of boxes to distinct targets (exact up to 4 boxes), in pushes."""
     k = len(boxes)
     if k == 1:
@@ -171,7 +171,7 @@ def solve(layout: Layout, state: State, *, max_expansions: int = 200_000, weight
     def h(boxes: tuple[int, ...]) -> int:
         v = h_cache.get(boxes)
         if v is None:
-            v = h_cache[boxes] = _heuristic(tab, boxes)
+            v = h_cache[boxes] = push_lower_bound(tab, boxes)
         return v
 
     start = (state.player, state.boxes)
