@@ -86,6 +86,7 @@ class SokobanEnv(TextEnv[int]):
         self.expert_budget = int(expert_budget)
         self._s: _SokobanState | None = None
         self._plan_cache: OrderedDict[State, tuple[int, ...] | None] = OrderedDict()
+        self._task_text: str | None = None  # the same for every task of this env: built once
 
     # ----------------------------------------------------------------- TextEnv hooks
     def _new_task(self, seed: int, options: dict[str, Any]) -> None:
@@ -126,6 +127,11 @@ class SokobanEnv(TextEnv[int]):
         return render(self._st.room.layout, self._st.state, self.symbols)
 
     def task_text(self) -> str:
+        if self._task_text is None:
+            self._task_text = self._describe_task()
+        return self._task_text
+
+    def _describe_task(self) -> str:
         sym = SYMBOLS[self.symbols]
         legend = ", ".join(f"{sym[k]!r} = {LEGEND[k]}" for k in SYMBOLS[self.symbols])
         n = self.generator_config.num_boxes

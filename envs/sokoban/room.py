@@ -6,7 +6,7 @@ Cells are flat indices `r * width + c`. Moves are ("Up", "Down", "Left", "Right"
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -76,27 +76,27 @@ class Room:
     meta: dict[str, int] = field(default_factory=dict, compare=False)
 
 
+@lru_cache(maxsize=1024)
+def _background(layout: Layout, symbols: str) -> tuple[str, ...]:
+    """The static characters of a room (walls, floor, targets), one per cell."""
+    sym = SYMBOLS[symbols]
+    return tuple(
+        sym["wall"] if layout.walls[i] else sym["target"] if i in layout.targets else sym["floor"]
+        for i in range(layout.height * layout.width)
+    )
+
+
 def render(layout: Layout, state: State, symbols: str = "ragen") -> str:
     """The room as text, one row per line."""
     sym = SYMBOLS[symbols]
-    boxes = set(state.boxes)
-    rows = []
-    for r in range(layout.height):
-        row = []
-        for c in range(layout.width):
-            i = r * layout.width + c
-            if layout.walls[i]:
-                row.append(sym["wall"])
-            elif i == state.player:
-                row.append(sym["player_on_target"] if i in layout.targets else sym["player"])
-            elif i in boxes:
-                row.append(sym["box_on_target"] if i in layout.targets else sym["box"])
-            elif i in layout.targets:
-                row.append(sym["target"])
-            else:
-                row.append(sym["floor"])
-        rows.append("".join(row))
-    return "\n".join(rows)
+    chars = list(_background(layout, symbols))
+    targets = layout.targets
+    for b in state.boxes:
+        chars[b] = sym["box_on_target"] if b in targets else sym["box"]
+    p = state.player
+    chars[p] = sym["player_on_target"] if p in targets else sym["player"]
+    w = layout.width
+    return "\n".join("".join(chars[i : i + w]) for i in range(0, len(chars), w))
 
 
 def parse_room(text: str, symbols: str = "xsb") -> tuple[Layout, State]:
