@@ -59,9 +59,7 @@ def envs() -> None:
 
 @app.command()
 def play(
-    env_id: Annotated[
-        str, typer.Argument(help="Environment id, e.g. distillgym/Sokoban-v0 (prefix optional).")
-    ],
+    env_id: Annotated[str, typer.Argument(help="Environment id, e.g. distillgym/Sokoban-v0 (prefix optional).")],
     seed: Annotated[int, typer.Option(help="Task seed (index inside the split).")] = 0,
     split: Annotated[str, typer.Option(help="train or test.")] = "train",
     option: OptionList = None,
@@ -114,9 +112,7 @@ def play(
 
 @app.command()
 def expert(
-    env_id: Annotated[
-        str, typer.Argument(help="Environment id, e.g. distillgym/Sokoban-v0 (prefix optional).")
-    ],
+    env_id: Annotated[str, typer.Argument(help="Environment id, e.g. distillgym/Sokoban-v0 (prefix optional).")],
     episodes: Annotated[int, typer.Option(help="Number of seeded episodes.")] = 20,
     seed: Annotated[int, typer.Option(help="First task seed.")] = 0,
     split: Annotated[str, typer.Option(help="train or test.")] = "test",
@@ -147,9 +143,7 @@ def expert(
     elapsed = time.perf_counter() - start
     n = len(results)
     wins = sum(r[0] for r in results)
-    typer.echo(
-        "\n| env | episodes | success | mean return | mean steps | wall s |\n|---|---|---|---|---|---|"
-    )
+    typer.echo("\n| env | episodes | success | mean return | mean steps | wall s |\n|---|---|---|---|---|---|")
     typer.echo(
         f"| {env.spec.id} | {n} | {wins}/{n} ({100 * wins / n:.0f}%) | {sum(r[1] for r in results) / n:.2f} "
         f"| {sum(r[2] for r in results) / n:.1f} | {elapsed:.2f} |"

@@ -108,8 +108,6 @@ class Sample:
         if len(self.loss_mask) != n:
             raise ValueError(f"Sample.loss_mask has {len(self.loss_mask)} entries for {n} completion ids")
         if len(self.old_logprobs) != n:
-            raise ValueError(
-                f"Sample.old_logprobs has {len(self.old_logprobs)} entries for {n} completion ids"
-            )
+            raise ValueError(f"Sample.old_logprobs has {len(self.old_logprobs)} entries for {n} completion ids")
         if any(m not in (0, 1) for m in self.loss_mask):
             raise ValueError("Sample.loss_mask must contain only 0 and 1")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 import gymnasium as gym
+
 from distillgym.envs.core.parsing import describe_action
 from distillgym.envs.core.spaces import TextSpace
 
@@ -81,9 +82,7 @@ class TextEnv(gym.Env[str, str], Generic[ActT]):
         if int(max_steps) < 1:
             raise ValueError(f"max_steps must be >= 1, got {max_steps}")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(
-                f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}"
-            )
+            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
         self.split = split
         self.max_steps = int(max_steps)
         self.invalid_action_penalty = float(invalid_action_penalty)
@@ -152,9 +151,7 @@ class TextEnv(gym.Env[str, str], Generic[ActT]):
         return f"Invalid action {describe_action(action)}. Reply with one of the valid actions."
 
     # ----------------------------------------------------------------- gymnasium API
-    def reset(
-        self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[str, dict[str, Any]]:
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
         """Start task `seed` of the env's split (a random one drawn from the env's RNG when seed is None).
 
         options: `split` overrides the env's split for this episode; `task_index` picks the task independently
@@ -240,9 +237,7 @@ class TextEnv(gym.Env[str, str], Generic[ActT]):
     def restore(self, snap: EnvSnapshot) -> None:
         """Put the env back to `snap` (taken from an env of the same family and constructor options)."""
         if not isinstance(snap, EnvSnapshot) or snap.family != self.family:
-            raise ValueError(
-                f"restore() needs a snapshot of a {self.family!r} env, got {type(snap).__name__}"
-            )
+            raise ValueError(f"restore() needs a snapshot of a {self.family!r} env, got {type(snap).__name__}")
         self._task_index = snap.task_index
         self._task_seed = snap.task_seed
         self._task_split = snap.split

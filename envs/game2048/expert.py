@@ -16,6 +16,7 @@ import functools
 from dataclasses import dataclass
 
 import numpy as np
+
 from distillgym.envs.game2048 import logic
 
 _M64 = np.uint64
@@ -62,31 +63,33 @@ def line_heuristic(lines: np.ndarray, w: HeuristicWeights = DEFAULT_WEIGHTS) -> 
     step = powered[:-1] - powered[1:]  # > 0 where the line decreases
     left = np.where(cols[:-1] > cols[1:], step, 0).sum(axis=0)
     right = np.where(cols[:-1] > cols[1:], 0, -step).sum(axis=0)
-    return (
-        w.base
-        + w.empty * empty
-        + w.merges * merges
-        - w.monotonicity * np.minimum(left, right)
-        - w.sum * total
-    )
+    return w.base + w.empty * empty + w.merges * merges - w.monotonicity * np.minimum(left, right) - w.sum * total
 
 
 # ----------------------------------------------------------------------------------------------- board backends
+@functools.cache
+def lane_heuristic_table(weights: HeuristicWeights = DEFAULT_WEIGHTS) -> np.ndarray:
+    """(65536,) line heuristic of every 4-cell lane (nibble k = exponent of cell k)."""
+    lanes = np.arange(65536)
+    digits = np.stack([(lanes >> (4 * k)) & 15 for k in range(4)], axis=1)
+    table = line_heuristic(digits, weights)
+    table.setflags(write=False)
+    return table
+
+
 class _Packed4:
     """4x4 boards as packed uint64 (see logic.py): moves and heuristic by table lookup."""
 
-    def __init__(self) -> None:
-        self.t = logic.packed4_tables()
+    def __init__(self, weights: HeuristicWeights) -> None:
+        self.heuristic_table = lane_heuristic_table(weights)
 
     def encode(self, board: np.ndarray) -> np.ndarray:
         return logic.pack4(np.ascontiguousarray(board, dtype=np.int8).reshape(1, 16))
 
     def moves(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Afterstates of the four moves, action-major: (4 * M,) boards and (4 * M,) legal flags."""
-        m = len(x)
-        actions = np.repeat(np.arange(4, dtype=np.int64), m)
-        new, info = logic.packed_move(np.tile(x, 4), actions)
-        return new, (info & 0x70000) != 0
+        new, info = logic.packed_all_moves(x)
+        return new.reshape(-1), (info >= logic.INFO_MOVED).reshape(-1)
 
     def chance(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Every spawn on every board: (children, parent index, probability), 2s then 4s."""
@@ -101,9 +104,8 @@ class _Packed4:
         return children, np.concatenate([parent, parent]), prob
 
     def heuristic(self, x: np.ndarray) -> np.ndarray:
-        both = np.stack([x, logic.transpose4(x)]).view(np.int64)  # rows of the board and of its transpose
-        lanes = (both[:, None, :] >> self.t.lane_shift) & 0xFFFF  # (2, 4, M)
-        return self.t.heuristic[lanes].sum(axis=(0, 1))
+        h = self.heuristic_table
+        return h[logic.row_lanes(x)].sum(axis=0) + h[logic.column_lanes(x)].sum(axis=0)
 
 
 class _Generic:
@@ -143,7 +145,7 @@ class Expectimax:
     Args:
         size: board side (3..6).
         depth: player moves looked ahead (>= 1); 1 is greedy on the heuristic, 2 adds one chance layer and a reply.
-        weights: heuristic weights (the 4x4 fast path uses the default ones).
+        weights: heuristic weights.
     """
 
     def __init__(self, size: int = 4, depth: int = 2, weights: HeuristicWeights = DEFAULT_WEIGHTS) -> None:
@@ -152,7 +154,7 @@ class Expectimax:
         self.size = logic.check_size(size)
         self.depth = int(depth)
         self.weights = weights
-        self._packed = _Packed4() if self.size == 4 and weights == DEFAULT_WEIGHTS else None
+        self._packed = _Packed4(weights) if self.size == 4 else None
         self._generic = _Generic(self.size, weights)
 
     def action_values(self, board: np.ndarray) -> np.ndarray:

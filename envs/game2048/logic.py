@@ -10,7 +10,10 @@ and against the plain-Python `slide_row` by the tests:
 
 - generic (any size): numpy over all lines at once (`slide_lines`), looping only over the n positions of a line;
 - packed 4x4: a board is one uint64 (a nibble per cell) and a move is four lookups in precomputed tables, one per
-  line (`packed_move`). This is the fast path of Monte-Carlo rollouts (`play_batch`) and of the expert.
+  line (`packed_move`). This is the fast path of Monte-Carlo rollouts (`play_batch`) and of the expert; batches
+  of a few boards run the same tables in a plain-Python loop.
+
+The env steps one board with `Moves` (plain Python lists, cached line slides), which is faster than numpy there.
 
 numpy costs a few microseconds per call plus very little per element, and operations along a short last axis
 (e.g. `(B, 16).any(axis=1)`) are slow, so the batched code keeps the batch on the long, contiguous axis.
@@ -51,15 +54,6 @@ def line_cells(size: int) -> np.ndarray:
     return cells
 
 
-@functools.cache
-def _inverse_cells(size: int) -> np.ndarray:
-    """(4, n*n): [a, c] is the position of cell c in the flattened line order of action a."""
-    cells = line_cells(size).reshape(4, -1)
-    inv = np.argsort(cells, axis=1)
-    inv.setflags(write=False)
-    return inv
-
-
 # --------------------------------------------------------------------------------------------- one board
 def slide_row(row: Sequence[int]) -> tuple[list[int], int]:
     """Slide one line of exponents toward index 0 and merge; return (new line, merge score).
@@ -82,6 +76,11 @@ def slide_row(row: Sequence[int]) -> tuple[list[int], int]:
     return out + [0] * (len(row) - len(out)), score
 
 
+@functools.cache
+def _line_lists(size: int) -> list[list[list[int]]]:
+    return line_cells(size).tolist()
+
+
 def move(board: np.ndarray, action: int) -> tuple[np.ndarray, int]:
     """Apply `action` to one (n, n) board; return (new board, merge score). The input is not modified.
 
@@ -92,7 +91,7 @@ def move(board: np.ndarray, action: int) -> tuple[np.ndarray, int]:
     flat = board.reshape(-1).tolist()
     out = [0] * (n * n)
     score = 0
-    for line in line_cells(n)[action].tolist():
+    for line in _line_lists(n)[action]:
         new, s = slide_row([flat[c] for c in line])
         score += s
         for c, e in zip(line, new, strict=True):
@@ -101,9 +100,77 @@ def move(board: np.ndarray, action: int) -> tuple[np.ndarray, int]:
 
 
 def legal_moves(board: np.ndarray) -> np.ndarray:
-    """(4,) bool: which actions change the (n, n) board."""
+    """(4,) bool: which actions change the (n, n) board.
+
+    A line can move toward its front iff somewhere an empty cell is directly followed by a tile, or two equal
+    tiles are neighbours.
+    """
     board = np.asarray(board)
-    return np.array([not np.array_equal(move(board, a)[0], board) for a in range(4)])
+    n = board.shape[0]
+    flat = board.reshape(-1).tolist()
+    legal = []
+    for lines in _line_lists(n):
+        ok = False
+        for line in lines:
+            v = [flat[c] for c in line]
+            if any((v[k] == 0 and v[k + 1] != 0) or (v[k] != 0 and v[k] == v[k + 1]) for k in range(n - 1)):
+                ok = True
+                break
+        legal.append(ok)
+    return np.array(legal)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _slide_both_ways(line: tuple[int, ...]) -> tuple[tuple[int, ...], int, tuple[int, ...], int]:
+    """(line slid toward its front, score, line slid toward its back (still listed front to back), score)."""
+    front, front_score = slide_row(line)
+    back, back_score = slide_row(line[::-1])
+    return tuple(front), front_score, tuple(back[::-1]), back_score
+
+
+class Moves:
+    """The four moves from one flat row-major board held as a list of exponents: which are legal, and each one's
+    result on demand. The env's step path: plain Python, one cached slide per distinct line, no numpy."""
+
+    __slots__ = ("_slid", "legal", "size")
+
+    def __init__(self, cells: Sequence[int], size: int) -> None:
+        n = self.size = size
+        rows = [tuple(cells[i * n : (i + 1) * n]) for i in range(n)]
+        cols = [tuple(cells[j::n]) for j in range(n)]
+        row_moves = [_slide_both_ways(r) for r in rows]
+        col_moves = [_slide_both_ways(c) for c in cols]
+        # Per action: the new lines (columns for Up/Down, rows for Left/Right) and their scores.
+        self._slid = [
+            (col_moves, 0, cols),
+            (col_moves, 2, cols),
+            (row_moves, 0, rows),
+            (row_moves, 2, rows),
+        ]
+        self.legal = tuple(
+            any(m[side] != line for m, line in zip(moves, lines, strict=True)) for moves, side, lines in self._slid
+        )
+
+    def result(self, action: int) -> tuple[list[int], int] | None:
+        """(new cells, merge score) of `action`, or None when it changes nothing. No spawn."""
+        if not self.legal[action]:
+            return None
+        moves, side, _ = self._slid[action]
+        n = self.size
+        new = [m[side] for m in moves]
+        flat = [new[j][i] for i in range(n) for j in range(n)] if action < LEFT else [v for r in new for v in r]
+        return flat, sum(m[side + 1] for m in moves)
+
+
+def spawn_cells(cells: list[int], rng: np.random.Generator) -> bool:
+    """`spawn` for a flat list of exponents, in place (one draw from `rng`); False when the board is full."""
+    empty = [i for i, v in enumerate(cells) if v == 0]
+    if not empty:
+        return False
+    u = rng.random() * len(empty)
+    k = int(u)
+    cells[empty[k]] = 2 if u - k < FOUR_PROBABILITY else 1  # the fraction of u is uniform, independent of k
+    return True
 
 
 def is_game_over(board: np.ndarray) -> bool:
@@ -122,14 +189,14 @@ def empty_board(size: int) -> np.ndarray:
 def spawn(board: np.ndarray, rng: np.random.Generator) -> bool:
     """Put a 2 (p 0.9) or a 4 (p 0.1) on a uniformly random empty cell of `board`, in place.
 
-    Returns False (and does nothing) when the board is full. Draws exactly two numbers from `rng` otherwise.
+    Returns False (and does nothing) when the board is full; otherwise draws one number from `rng`, like
+    `spawn_cells` (the env's path), so both place the same tile for the same RNG state.
     """
     flat = board.reshape(-1)
-    empty = np.flatnonzero(flat == 0)
-    if empty.size == 0:
+    cells = flat.tolist()
+    if not spawn_cells(cells, rng):
         return False
-    cell = empty[int(rng.integers(empty.size))]
-    flat[cell] = 2 if rng.random() < FOUR_PROBABILITY else 1
+    flat[:] = cells
     return True
 
 
@@ -172,40 +239,6 @@ def max_tile(board: np.ndarray) -> int:
     """The largest tile value on the board (0 when empty)."""
     e = int(np.max(board))
     return 0 if e == 0 else 1 << e
-
-
-# --------------------------------------------------------------------------------------------- vectorized lines
-def slide_lines(lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Vectorized `slide_row` over (M, n) lines; returns (new lines (M, n) int8, scores (M,) int64).
-
-    Loops over the n positions only: compact the non-zeros to the front, merge equal neighbours front to back
-    (a merged tile's partner becomes 0, so it cannot merge again), compact again.
-    """
-    lines = np.asarray(lines, dtype=np.int8)
-    m, n = lines.shape
-    packed = _compact(lines)
-    score = np.zeros(m, dtype=np.int64)
-    for k in range(n - 1):
-        a, b = packed[:, k], packed[:, k + 1]
-        merge = (a != 0) & (a == b)
-        if merge.any():
-            a += merge  # in place: int8 + bool
-            b[merge] = 0
-            score += np.where(merge, _POW2[a], 0)
-    return _compact(packed), score
-
-
-def _compact(lines: np.ndarray) -> np.ndarray:
-    """Move the non-zero entries of each (M, n) line to its front, keeping their order."""
-    m, n = lines.shape
-    out = np.zeros_like(lines)
-    rows = np.arange(m)
-    count = np.zeros(m, dtype=np.intp)
-    for k in range(n):
-        col = lines[:, k]
-        out[rows, count] = col  # a zero written here is overwritten by the next non-zero, if any
-        count += col != 0
-    return out
 
 
 # --------------------------------------------------------------------------------------------- vectorized lines
@@ -315,36 +348,35 @@ _SCORE_SHIFT = _c(INFO_SCORE_SHIFT)
 _LANE = _c(0xFFFF)
 _ACTION_SHIFT = _c(18)
 _FOUR = _c(FOUR_PROBABILITY, np.float64)
-_ONE = _c(1, _U64)
-_TWO = _c(2, _U64)
+_NIBBLE4 = np.array(4, dtype=np.uint16)
+_CELL_PAIR = np.array(0x0F0F, dtype=np.uint16)
+_ROW_SHIFT = np.array([[0], [16], [32], [48]], dtype=np.int64)  # lane j of a board: its row j
+_COL_SHIFT = np.array([[0], [4], [8], [12]], dtype=np.int64)
+_COL_NIBBLES = _c(0x000F000F000F000F)
+# (column nibbles at bits 0, 16, 32, 48) * _COL_GATHER puts them at bits 36, 40, 44, 48 (no two partial products
+# overlap, so nothing carries): one multiply turns a column into a lane.
+_COL_GATHER = _c(1 + (1 << 12) + (1 << 24) + (1 << 36))
+_COL_LANE_SHIFT = _c(36)
 
 
 @dataclass(frozen=True)
 class Packed4Tables:
-    """Lookup tables of the packed 4x4 fast path (~25 MB, built on first use)."""
+    """Lookup tables of the packed 4x4 fast path (24 MB, built on first use)."""
 
-    pack: np.ndarray  # (65536,) uint8: two int8 cells (read as one uint16) -> one byte of two nibbles
-    unpack: np.ndarray  # (256,) uint16: the inverse
     moves: np.ndarray  # (16 * 65536,) V16 records of two uint64: (slid line placed on the board, info word)
-    transpose: np.ndarray  # (4 * 65536,) uint64: j << 16 | lane -> that row placed as column j
     select: np.ndarray  # (65536 * 16,) uint64: (empty mask << 4 | r) -> 1 << 4c for the r-th empty cell c
-    heuristic: np.ndarray  # (65536,) float64: the expert's line heuristic of every lane (see expert.py)
-    lane_shift: np.ndarray  # (4, 1) int64: 0, 16, 32, 48
     lane_key: np.ndarray  # (4, 1) int64: j << 16
 
 
 @functools.cache
 def packed4_tables() -> Packed4Tables:
-    """Build the packed 4x4 tables (once per process, ~0.5 s)."""
-    from distillgym.envs.game2048.expert import line_heuristic  # the heuristic lives with the expert
-
+    """Build the packed 4x4 tables (once per process; about a second on a slow core)."""
     lanes = np.arange(65536, dtype=np.int64)
     digits = np.stack([(lanes >> (4 * k)) & 15 for k in range(4)], axis=1).astype(np.int8)  # (65536, 4)
     front, front_score = slide_lines(digits)
     back, back_score = slide_lines(digits[:, ::-1])
     back = back[:, ::-1]
     moves = np.zeros((4, 4, 65536, 2), dtype=np.uint64)
-    transpose = np.zeros((4, 65536), dtype=np.uint64)
     for a in range(4):
         new, score = (front, front_score) if a in (UP, LEFT) else (back, back_score)
         moved = (new != digits).any(axis=1).astype(np.uint64)
@@ -358,8 +390,6 @@ def packed4_tables() -> Packed4Tables:
                 cell = 4 * j + k if a in (LEFT, RIGHT) else 4 * k + j
                 placed |= new[k] << _U64(4 * cell)
                 info |= empty[k] << _U64(INFO_EMPTY_SHIFT + cell)
-                if a == UP:
-                    transpose[j] |= digits[:, k].astype(np.uint64) << _U64(4 * cell)
             moves[a, j, :, 0], moves[a, j, :, 1] = placed, info
     # select[mask << 4 | r] = 1 << 4c, c the r-th set bit of mask (r < popcount(mask)).
     bits = ((lanes[:, None] >> np.arange(16)) & 1).astype(bool)
@@ -367,15 +397,9 @@ def packed4_tables() -> Packed4Tables:
     select = np.zeros((65536, 16), dtype=np.uint64)
     e, c = np.nonzero(bits)
     select[e, rank[e, c]] = _U64(1) << (4 * c).astype(np.uint64)
-    pairs = np.arange(65536)
     tables = Packed4Tables(
-        pack=((pairs & 15) | (((pairs >> 8) & 15) << 4)).astype(np.uint8),
-        unpack=((np.arange(256) & 15) | ((np.arange(256) >> 4) << 8)).astype(np.uint16),
         moves=moves.reshape(-1).view("V16"),
-        transpose=transpose.reshape(-1),
         select=select.reshape(-1),
-        heuristic=line_heuristic(digits),
-        lane_shift=np.array([[0], [16], [32], [48]], dtype=np.int64),
         lane_key=np.array([[0], [1], [2], [3]], dtype=np.int64) << 16,
     )
     for arr in vars(tables).values():
@@ -385,28 +409,34 @@ def packed4_tables() -> Packed4Tables:
 
 def pack4(flat: np.ndarray) -> np.ndarray:
     """(B, 16) C-contiguous int8 boards (exponents <= 15) -> (B,) uint64 packed boards."""
-    return packed4_tables().pack[flat.view(np.uint16)].view(np.uint64).reshape(-1)
+    pairs = flat.view(np.uint16)  # cells 2m (low byte) and 2m + 1 (high byte)
+    return (pairs | (pairs >> _NIBBLE4)).astype(np.uint8).view(np.uint64).reshape(-1)
 
 
 def unpack4(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """(B,) uint64 packed boards -> (B, 16) int8 boards (written into `out`, C-contiguous, when given)."""
     if out is None:
         out = np.empty((len(x), 16), dtype=np.int8)
-    x = np.ascontiguousarray(x, dtype=np.uint64)
-    np.take(packed4_tables().unpack, x.view(np.uint8), out=out.view(np.uint16).reshape(-1))
+    pairs = np.ascontiguousarray(x, dtype=np.uint64).view(np.uint8).astype(np.uint16)
+    dest = out.view(np.uint16).reshape(-1)
+    np.bitwise_or(pairs, pairs << _NIBBLE4, out=dest)
+    dest &= _CELL_PAIR
     return out
 
 
-def lanes4(x: np.ndarray) -> np.ndarray:
-    """(4, B) int64: the rows (16-bit lanes) of packed boards."""
-    t = packed4_tables()
-    return (x.view(np.int64) >> t.lane_shift) & _LANE
+def row_lanes(x: np.ndarray) -> np.ndarray:
+    """(4, B) int64: lane j = row j of each packed board (cell (j, k) at bits 4k)."""
+    return (x.view(np.int64) >> _ROW_SHIFT) & _LANE
+
+
+def column_lanes(x: np.ndarray) -> np.ndarray:
+    """(4, B) int64: lane j = column j of each packed board (cell (k, j) at bits 4k)."""
+    return ((((x.view(np.int64) >> _COL_SHIFT) & _COL_NIBBLES) * _COL_GATHER) >> _COL_LANE_SHIFT) & _LANE
 
 
 def transpose4(x: np.ndarray) -> np.ndarray:
-    """Transpose packed boards (cell (r, c) <-> (c, r)): four lookups and a sum."""
-    t = packed4_tables()
-    return t.transpose[lanes4(x) | t.lane_key].sum(axis=0, dtype=np.uint64)
+    """Transpose packed boards (cell (r, c) <-> (c, r)): column j becomes row j."""
+    return (column_lanes(x).view(np.uint64) << _ROW_SHIFT.view(np.uint64)).sum(axis=0, dtype=np.uint64)
 
 
 def packed_move(x: np.ndarray, actions: np.ndarray | int) -> tuple[np.ndarray, np.ndarray]:
@@ -414,19 +444,35 @@ def packed_move(x: np.ndarray, actions: np.ndarray | int) -> tuple[np.ndarray, n
     empty-cell mask, merge score and moved-line count, see INFO_*)."""
     t = packed4_tables()
     actions = np.asarray(actions, dtype=np.int64)
-    src = np.where(actions < LEFT, transpose4(x), x)  # Up/Down slide the rows of the transpose
-    keys = lanes4(src) | (t.lane_key | (actions << _ACTION_SHIFT))
+    lanes = np.where(actions < LEFT, column_lanes(x), row_lanes(x))  # Up/Down slide the columns
+    keys = lanes | (t.lane_key | (actions << _ACTION_SHIFT))
     rec = t.moves[keys].view(np.uint64).reshape(4, -1, 2).sum(axis=0, dtype=np.uint64)
-    return rec[:, 0].copy(), rec[:, 1].view(np.int64)
+    return rec[:, 0].copy(), rec[:, 1].view(np.int64).copy()
+
+
+_ALL_KEYS = (np.arange(4, dtype=np.int64)[:, None, None] << 18) | (np.arange(4, dtype=np.int64)[None, :, None] << 16)
+
+
+def packed_all_moves(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """All four moves of packed boards (M,): (new boards (4, M) uint64, info (4, M) int64), in action order."""
+    t = packed4_tables()
+    cols, rows = column_lanes(x), row_lanes(x)
+    keys = np.stack([cols, cols, rows, rows]) | _ALL_KEYS  # (action, lane, M)
+    rec = t.moves[keys].view(np.uint64).reshape(4, 4, -1, 2).sum(axis=1, dtype=np.uint64)
+    return rec[..., 0], rec[..., 1].view(np.int64)
+
+
+_NEIGHBOUR_SHIFT = np.array([[4], [16]], dtype=np.uint64)  # right neighbour, neighbour below
+_NEIGHBOUR_PAIRS = np.array([[0x0111011101110111], [0x0000111111111111]], dtype=np.uint64)  # pairs on the board
+_U1, _U2 = np.array(1, dtype=np.uint64), np.array(2, dtype=np.uint64)
 
 
 def packed_stuck(x: np.ndarray) -> np.ndarray:
     """(B,) bool for FULL packed boards: no two equal neighbours (so no move is left)."""
-    d = np.stack([x ^ (x >> _U64(4)), x ^ (x >> _U64(16))])  # neighbour differences: right, below
-    z = d | (d >> _U64(1))
-    z |= z >> _U64(2)  # the low bit of a nibble is now 0 iff the nibble was 0 (equal neighbours)
-    valid = np.array([[0x0111011101110111], [0x0000111111111111]], dtype=np.uint64)  # pairs inside the board
-    return ((~z & valid) == 0).all(axis=0)
+    d = x ^ (x >> _NEIGHBOUR_SHIFT)  # (2, B): a nibble is 0 where a cell equals its neighbour
+    z = d | (d >> _U1)
+    z |= z >> _U2  # the low bit of each nibble: 1 unless the nibble was 0
+    return ((z & _NEIGHBOUR_PAIRS) == _NEIGHBOUR_PAIRS).all(axis=0)
 
 
 def _packable(flat: np.ndarray) -> bool:
@@ -456,9 +502,7 @@ def legal_moves_batch(boards: np.ndarray) -> np.ndarray:
     """(B, 4) bool: which actions change each board."""
     flat = _as_flat(boards)
     if _packable(flat):
-        x = np.tile(pack4(flat), 4)
-        info = packed_move(x, np.repeat(np.arange(4), len(flat)))[1]
-        return (info >= _MOVED).reshape(4, -1).T
+        return (packed_all_moves(pack4(flat))[1] >= _MOVED).T
     return np.stack([move_batch(flat, a)[2] for a in range(4)], axis=1)
 
 
@@ -509,7 +553,22 @@ def play_batch(
     return score, changed, stuck
 
 
-def _play_packed(boards: np.ndarray, actions: np.ndarray, rng: np.random.Generator):  # noqa: ANN202
+#: Batches up to this size step in a plain-Python loop over packed boards (same tables, same random numbers, same
+#: results): below it, numpy's fixed cost per call outweighs a few microseconds per board.
+PYTHON_LOOP_MAX_BATCH = 10
+
+
+def _play_packed(
+    boards: np.ndarray, actions: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    if len(boards) <= PYTHON_LOOP_MAX_BATCH:
+        return _play_python(boards, actions, rng)
+    return _play_packed_numpy(boards, actions, rng)
+
+
+def _play_packed_numpy(
+    boards: np.ndarray, actions: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     t = packed4_tables()
     x, info = packed_move(pack4(boards), actions)
     changed = info >= _MOVED
@@ -528,3 +587,62 @@ def _play_packed(boards: np.ndarray, actions: np.ndarray, rng: np.random.Generat
     if idx.size:
         stuck[idx] = packed_stuck(x[idx])
     return (info >> _SCORE_SHIFT) & _SCORE_MASK, changed, stuck
+
+
+@functools.cache
+def _python_tables() -> tuple[memoryview, memoryview, memoryview]:
+    """Views of the packed tables whose items index straight to Python ints (no copy)."""
+    t = packed4_tables()
+    rec = t.moves.view(np.uint64).reshape(-1, 2)
+    return memoryview(rec[:, 0]), memoryview(rec[:, 1]), memoryview(t.select)
+
+
+def _stuck_int(x: int) -> bool:
+    """`packed_stuck` of one full packed board held as a Python int."""
+    d = x ^ (x >> 4)
+    z = d | (d >> 1)
+    z |= z >> 2
+    if ~z & 0x0111011101110111:
+        return False
+    d = x ^ (x >> 16)
+    z = d | (d >> 1)
+    z |= z >> 2
+    return not ~z & 0x0000111111111111
+
+
+def _play_python(
+    boards: np.ndarray, actions: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`_play_packed` one board at a time in Python (for small batches); identical results for the same rng."""
+    result, info_of, select = _python_tables()
+    n = len(boards)
+    xs = pack4(boards).tolist()
+    us = rng.random(n).tolist()
+    scores, changed, stuck = [0] * n, [False] * n, [False] * n
+    cols, gather, moved, empty, score_mask = 0x000F000F000F000F, 0x1001001001, INFO_MOVED, 0xFFFF0, (1 << 36) - 1
+    for i, a in enumerate(actions.tolist()):
+        x = xs[i]
+        if a < LEFT:  # Up/Down slide the columns: gather each into a lane (see _COL_GATHER)
+            l0 = (((x & cols) * gather) >> 36) & 0xFFFF
+            l1 = ((((x >> 4) & cols) * gather) >> 36) & 0xFFFF
+            l2 = ((((x >> 8) & cols) * gather) >> 36) & 0xFFFF
+            l3 = ((((x >> 12) & cols) * gather) >> 36) & 0xFFFF
+        else:
+            l0, l1, l2, l3 = x & 0xFFFF, (x >> 16) & 0xFFFF, (x >> 32) & 0xFFFF, x >> 48
+        k = a << 18
+        k0, k1, k2, k3 = k | l0, k | 0x10000 | l1, k | 0x20000 | l2, k | 0x30000 | l3
+        info = info_of[k0] + info_of[k1] + info_of[k2] + info_of[k3]
+        if info < moved:
+            continue
+        mask = info & empty
+        count = mask.bit_count()
+        u = us[i] * count
+        r = int(u)
+        tile = select[mask | r]
+        x = result[k0] | result[k1] | result[k2] | result[k3] | (tile << 1 if u - r < FOUR_PROBABILITY else tile)
+        xs[i] = x
+        scores[i] = (info >> INFO_SCORE_SHIFT) & score_mask
+        changed[i] = True
+        stuck[i] = count == 1 and _stuck_int(x)
+    unpack4(np.array(xs, dtype=np.uint64), out=boards)
+    return np.array(scores, dtype=np.int64), np.array(changed, dtype=bool), np.array(stuck, dtype=bool)

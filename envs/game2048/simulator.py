@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from distillgym.envs.core.mc import Batch
 from distillgym.envs.game2048 import logic
 

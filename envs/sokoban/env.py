@@ -174,9 +174,7 @@ class SokobanEnv(TextEnv[int]):
         }
 
     def invalid_feedback(self, action: object) -> str:
-        return (
-            f"Invalid action {describe_action(action)}. Reply with exactly one move: Up, Down, Left or Right."
-        )
+        return f"Invalid action {describe_action(action)}. Reply with exactly one move: Up, Down, Left or Right."
 
     def _get_state(self) -> _SokobanState:
         return self._st

@@ -104,8 +104,7 @@ def _reverse_play(
                     # gym-sokoban's score, and like it: zero unless every box has left its target
                     if all(b != t for b, t in zip(boxes, targets, strict=True)):
                         displacement = sum(
-                            abs(b // w - t // w) + abs(b % w - t % w)
-                            for b, t in zip(boxes, targets, strict=True)
+                            abs(b // w - t // w) + abs(b % w - t % w) for b, t in zip(boxes, targets, strict=True)
                         )
                         if swaps * displacement > best_score:
                             best_score = swaps * displacement

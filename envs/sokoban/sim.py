@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
 from distillgym.envs.core.mc import Batch
 from distillgym.envs.sokoban.room import ACTIONS, Layout, State, apply_move
 
@@ -46,16 +47,12 @@ class SokobanBatchSimulator:
     def root_actions(self) -> list[int]:
         return [a for a in range(4) if apply_move(self.layout, self.state, a)[1] != -2]
 
-    def step(
-        self, batch: Batch, actions: np.ndarray, rng: np.random.Generator
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def step(self, batch: Batch, actions: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         player, boxes = batch["player"], batch["boxes"]
         rows = np.arange(player.size)
         d = self.deltas[actions]
         nxt = player + d
-        beyond = np.clip(
-            nxt + d, 0, self.walls.size - 1
-        )  # only read where nxt holds a box (never a border cell)
+        beyond = np.clip(nxt + d, 0, self.walls.size - 1)  # only read where nxt holds a box (never a border cell)
         box_next = boxes[rows, nxt]
         move = ~self.walls[nxt] & ~(box_next & (self.walls[beyond] | boxes[rows, beyond]))
         push = move & box_next

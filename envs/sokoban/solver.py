@@ -37,8 +37,7 @@ def tables(layout: Layout) -> Tables:
     walls = layout.walls
     deltas = layout.deltas
     neighbors = tuple(
-        tuple(i + d for d in deltas if 0 <= i + d < n and not walls[i + d]) if not walls[i] else ()
-        for i in range(n)
+        tuple(i + d for d in deltas if 0 <= i + d < n and not walls[i + d]) if not walls[i] else () for i in range(n)
     )
     targets = tuple(sorted(layout.targets))
     per_target = []
@@ -63,9 +62,7 @@ def tables(layout: Layout) -> Tables:
             continue
         cell_blocks = []
         for corner in (cell, cell - 1, cell - w, cell - w - 1):
-            others = tuple(
-                c for c in (corner, corner + 1, corner + w, corner + w + 1) if c != cell and not walls[c]
-            )
+            others = tuple(c for c in (corner, corner + 1, corner + w, corner + w + 1) if c != cell and not walls[c])
             cell_blocks.append(others)
         blocks.append(tuple(cell_blocks))
     return Tables(neighbors, tuple(per_target), min_dist, targets, tuple(blocks))
@@ -176,9 +173,7 @@ def solve(layout: Layout, state: State, *, max_expansions: int = 200_000, weight
 
     start = (state.player, state.boxes)
     best_g = {start: 0}
-    parent: dict[tuple[int, tuple[int, ...]], tuple[tuple[int, tuple[int, ...]], int, int] | None] = {
-        start: None
-    }
+    parent: dict[tuple[int, tuple[int, ...]], tuple[tuple[int, tuple[int, ...]], int, int] | None] = {start: None}
     counter = itertools.count()
     heap = [(weight * h(state.boxes), h(state.boxes), next(counter), 0, start)]
     expansions = 0

@@ -16,11 +16,11 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+
+import distillgym  # noqa: F401
 from distillgym.envs.core import mc_q_values
 from distillgym.envs.sokoban import expert_plan, parse_room
 from distillgym.eval.bench.common import fmt_ms, machine, markdown_table, pin_to_one_core, summary, write_json
-
-import distillgym  # noqa: F401
 
 CONFIGS: list[tuple[str, tuple[int, int], int]] = [
     ("distillgym/Sokoban-6x6-1-v0", (6, 6), 1),
@@ -65,9 +65,7 @@ def bench_resets(seeds: int, anchor_seeds: int) -> list[dict[str, Any]]:
             t = time.perf_counter()
             env.reset(seed=s)
             times.append(time.perf_counter() - t)
-        ours_plan = [
-            len(gym.make(env_id).reset(seed=s)[1]["privileged"]["solution"]) for s in range(min(seeds, 50))
-        ]
+        ours_plan = [len(gym.make(env_id).reset(seed=s)[1]["privileged"]["solution"]) for s in range(min(seeds, 50))]
         row: dict[str, Any] = {
             "env_id": env_id,
             "dim": dim,
@@ -151,13 +149,9 @@ def plot(rows: list[dict[str, Any]], path: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=100, help="resets timed per room size (ours)")
-    parser.add_argument(
-        "--anchor-seeds", type=int, default=5, help="resets timed per room size (gym-sokoban)"
-    )
+    parser.add_argument("--anchor-seeds", type=int, default=5, help="resets timed per room size (gym-sokoban)")
     parser.add_argument("--steps", type=int, default=20_000, help="random steps timed per setting")
     parser.add_argument("--core", type=int, default=0, help="CPU core to pin to (-1: don't pin)")
     parser.add_argument("--out", default="runs/bench/sokoban.json")
@@ -171,10 +165,7 @@ def main() -> None:
         for env_id in ("distillgym/Sokoban-6x6-1-v0", "distillgym/Sokoban-10x10-3-v0")
         for p in (False, True)
     }
-    mc = {
-        env_id: bench_mc(env_id, 5)
-        for env_id in ("distillgym/Sokoban-6x6-1-v0", "distillgym/Sokoban-10x10-3-v0")
-    }
+    mc = {env_id: bench_mc(env_id, 5) for env_id in ("distillgym/Sokoban-6x6-1-v0", "distillgym/Sokoban-10x10-3-v0")}
     rows = []
     for r in resets:
         a = r.get("gym_sokoban")
@@ -186,9 +177,7 @@ def main() -> None:
                 fmt_ms(a["mean_s"]) if a else "n/a",
                 f"{r['speedup_mean']:.0f}x" if a else "n/a",
                 f"{r['ours_plan_length_mean']:.1f}",
-                f"{r['gym_sokoban_plan_length_mean']:.1f}"
-                if r.get("gym_sokoban_plan_length_mean")
-                else "n/a",
+                f"{r['gym_sokoban_plan_length_mean']:.1f}" if r.get("gym_sokoban_plan_length_mean") else "n/a",
             ]
         )
     print()
@@ -215,9 +204,7 @@ def main() -> None:
             [[k, fmt_ms(v["median_s"])] for k, v in mc.items()],
         )
     )
-    write_json(
-        args.out, {"machine": machine(), "pinned": pinned, "resets": resets, "steps_per_s": steps, "mc": mc}
-    )
+    write_json(args.out, {"machine": machine(), "pinned": pinned, "resets": resets, "steps_per_s": steps, "mc": mc})
     if args.plot:
         plot(resets, args.plot)
         print(f"\nplot: {args.plot}")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 import pytest
-from distillgym.envs.core import SPLIT_SIZE, TextSpace, parse_direction, task_seed
 
+from distillgym.envs.core import SPLIT_SIZE, TextSpace, parse_direction, task_seed
 from tests.conftest import ALL_IDS
 
 
@@ -144,3 +144,13 @@ def test_reset_without_seed_is_reproducible_after_a_seeded_reset() -> None:
     env.reset(seed=42)
     b = [env.reset()[1]["task_index"] for _ in range(3)]
     assert a == b and len(set(a)) == 3
+
+
+def test_text_space_flattens_any_unicode() -> None:
+    from gymnasium.spaces.utils import flatdim, flatten, unflatten
+
+    space = TextSpace(64)
+    text = "#_O√PS\n向上 🙂 Score: 12"
+    flat = flatten(space, text)
+    assert flat.shape == (flatdim(space),) == (64,)
+    assert unflatten(space, flat) == text

@@ -7,6 +7,7 @@ from collections import deque
 import gymnasium as gym
 import numpy as np
 import pytest
+
 from distillgym.envs.core import mc_q_values
 from distillgym.envs.sokoban import (
     ACTIONS,
@@ -20,7 +21,6 @@ from distillgym.envs.sokoban import (
     render,
     solve,
 )
-
 from tests.conftest import SOKOBAN_IDS
 
 SEEDS_PER_PRESET = {"6x6": 150, "7x7": 80, "8x8": 60, "10x10-3": 30, "10x10-4": 20, "Sokoban-v0": 150}
@@ -144,9 +144,7 @@ def test_reward_scheme_defaults_and_configurable() -> None:
     obs, r, term, trunc, info = env.step("Right")
     assert r == pytest.approx(-0.1 + 1.0 + 10.0) and term and info["success"]
 
-    custom = gym.make(
-        "distillgym/Sokoban-v0", reward_step=-1, reward_box_on_target=5, reward_solved=100
-    ).unwrapped
+    custom = gym.make("distillgym/Sokoban-v0", reward_step=-1, reward_box_on_target=5, reward_solved=100).unwrapped
     custom.reset(seed=0)
     custom._set_state(_SokobanState(room, state, (3, 3, 3), (3, 3, 3)))
     assert [custom.step("R")[1] for _ in range(3)] == [-1, -1, 104]

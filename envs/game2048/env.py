@@ -1,0 +1,214 @@
+"""The 2048 text environment: slide the tiles with Up/Down/Left/Right until you make the target tile."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+
+from distillgym.envs.core.parsing import DIRECTIONS, describe_action, parse_direction
+from distillgym.envs.core.text_env import TextEnv
+from distillgym.envs.game2048 import logic
+from distillgym.envs.game2048.expert import Expectimax
+from distillgym.envs.game2048.simulator import Game2048Simulator
+
+_OPTIONS = ("board",)
+
+
+class Game2048Env(TextEnv[int]):
+    """2048 on an n x n board (n = 3..6) as a text game.
+
+    The task seed fixes the start board and the spawn RNG, so an episode is determined by the seed and the
+    actions; `snapshot()` includes the RNG state. Rewards: the merge score of a move; `illegal_move_penalty` for a
+    move that changes nothing (no spawn, the board stays as it is); `invalid_action_penalty` for a reply that
+    names no move. The episode terminates when no move is left, or when the target tile is made and
+    `end_on_target` is set. reset(options={"board": [[2, 0, ...], ...]}) starts from a given grid of tile values.
+
+    Args:
+        size: board side, 3..6.
+        target_tile: the goal tile, a power of two >= 8 that fits the board (at most 2**(size*size + 1)).
+        expert_depth: player moves the expectimax expert looks ahead (`privileged_info`, `expert_action`). 3 by
+            default: on 4x4 it makes the 2048 tile in ~92% of games at ~2-3 ms a move, depth 2 in ~72% at ~1 ms
+            (eval/bench/game2048.py).
+        illegal_move_penalty: reward of a move that changes nothing (ProAct: -1).
+        invalid_action_penalty: reward of an unparseable reply (ProAct: -10).
+        end_on_target: terminate (with success) as soon as the target tile is made.
+        max_steps, privileged, split, render_mode: see `TextEnv`.
+    """
+
+    family = "2048"
+
+    def __init__(
+        self,
+        *,
+        size: int = 4,
+        target_tile: int = 2048,
+        expert_depth: int = 3,
+        illegal_move_penalty: float = -1.0,
+        invalid_action_penalty: float = -10.0,
+        end_on_target: bool = True,
+        max_steps: int = 5000,
+        privileged: bool = True,
+        split: str = "train",
+        render_mode: str | None = None,
+    ) -> None:
+        size = logic.check_size(size)
+        if (
+            isinstance(target_tile, bool)
+            or not isinstance(target_tile, int | np.integer)
+            or target_tile < 8
+            or target_tile & (target_tile - 1)
+        ):
+            raise ValueError(f"target_tile must be a power of two >= 8, got {target_tile!r}")
+        if int(target_tile) > 1 << (size * size + 1):
+            raise ValueError(
+                f"target_tile {target_tile} cannot be made on a {size}x{size} board "
+                f"(the largest possible tile is {1 << (size * size + 1)})"
+            )
+        super().__init__(
+            split=split,
+            max_steps=max_steps,
+            invalid_action_penalty=invalid_action_penalty,
+            privileged=privileged,
+            render_mode=render_mode,
+        )
+        self.size = size
+        self.target_tile = int(target_tile)
+        self.target_exponent = logic.exponent_of(self.target_tile)
+        self.expert = Expectimax(size, expert_depth)
+        self.expert_depth = self.expert.depth
+        self.illegal_move_penalty = float(illegal_move_penalty)
+        self.end_on_target = bool(end_on_target)
+        self._cells: list[int] = [0] * (size * size)  # the board: row-major tile exponents
+        self._score = 0
+        self._rng = np.random.default_rng(0)
+        self._moves_cache: logic.Moves | None = None  # the moves of the current board, once asked for
+        self._expert_cache: tuple[bytes, int | None] | None = None
+
+    # ----------------------------------------------------------------- TextEnv hooks
+    def _new_task(self, seed: int, options: dict[str, Any]) -> None:
+        unknown = set(options) - set(_OPTIONS)
+        if unknown:
+            raise ValueError(f"unknown reset option(s) {sorted(unknown)}; 2048 takes {_OPTIONS}")
+        self._rng = np.random.default_rng(seed)
+        self._score = 0
+        if "board" in options:
+            board = logic.board_from_tiles(options["board"])
+            if board.shape != (self.size, self.size):
+                raise ValueError(f"options['board'] must be {self.size}x{self.size}, got {board.shape}")
+        else:
+            board = logic.new_board(self.size, self._rng)
+        self._set_cells(board.reshape(-1).tolist())
+
+    def parse_action(self, text: object) -> int | None:
+        name = parse_direction(text)
+        return None if name is None else DIRECTIONS.index(name)
+
+    def _apply(self, action: int) -> tuple[float, bool, str]:
+        name = DIRECTIONS[action]
+        result = self._moves().result(action)
+        if result is None:
+            feedback = f"Moving {name} changed nothing: no tile can slide or merge that way."
+            stuck = not any(self._moves().legal)  # only possible on a start board given in options
+            return self.illegal_move_penalty, stuck, feedback + (" No move is left: game over." if stuck else "")
+        had_target = self.is_success()
+        cells, score = result
+        logic.spawn_cells(cells, self._rng)
+        self._set_cells(cells)
+        self._score += score
+        feedback = [f"Moved {name}: +{score} points." if score else f"Moved {name}."]
+        reached = self.is_success() and not had_target
+        if reached:
+            feedback.append(f"You made the {self.target_tile} tile!")
+        over = not any(self._moves().legal)
+        if over:
+            feedback.append("No move is left: game over.")
+        return float(score), over or (reached and self.end_on_target), " ".join(feedback)
+
+    def _board_text(self) -> str:
+        n = self.size
+        width = max(4, len(str(1 << max(self._cells))))
+        cells = [str(1 << e).rjust(width) if e else ".".rjust(width) for e in self._cells]
+        rows = [" ".join(cells[i * n : (i + 1) * n]) for i in range(n)]
+        return "\n".join([*rows, f"Score: {self._score}"])
+
+    def task_text(self) -> str:
+        n = self.size
+        return (
+            f"Play 2048 on a {n}x{n} board. A move slides every tile as far as it goes Up, Down, Left or Right; "
+            "two equal tiles that collide merge into one tile of their sum (a tile merges at most once per move), "
+            "and each merged tile's value is added to your score. After every move that changes the board, a "
+            "new tile appears on a random empty cell: a 2 (90%) or a 4 (10%). A move that changes nothing is "
+            f"wasted (reward {self.illegal_move_penalty:g}). The game ends when no move can change the board. "
+            f"Goal: make a {self.target_tile} tile. The board lists its rows from top to bottom, '.' for an empty "
+            "cell. Reply with one move: Up, Down, Left or Right."
+        )
+
+    def admissible_actions(self) -> list[str]:
+        return [name for name, ok in zip(DIRECTIONS, self._moves().legal, strict=True) if ok]
+
+    def is_success(self) -> bool:
+        return max(self._cells) >= self.target_exponent
+
+    def privileged_info(self) -> dict[str, Any]:
+        return {"expert_action": self.expert_action(), "expert_depth": self.expert_depth}
+
+    def expert_action(self) -> str | None:
+        key = bytes(self._cells)
+        if self._expert_cache is None or self._expert_cache[0] != key:
+            self._expert_cache = (key, self.expert.best_action(self.board))
+        action = self._expert_cache[1]
+        return None if action is None else DIRECTIONS[action]
+
+    def _get_state(self) -> Any:
+        return (tuple(self._cells), self._score, copy.deepcopy(self._rng.bit_generator.state))
+
+    def _set_state(self, state: Any) -> None:
+        cells, score, rng_state = state
+        self._set_cells(list(cells))
+        self._score = int(score)
+        self._rng = np.random.default_rng()
+        self._rng.bit_generator.state = rng_state
+
+    def _extra_info(self) -> dict[str, Any]:
+        n, tiles = self.size, [1 << e if e else 0 for e in self._cells]
+        return {"score": self._score, "max_tile": max(tiles), "board": [tiles[i * n : (i + 1) * n] for i in range(n)]}
+
+    def invalid_feedback(self, action: object) -> str:
+        legal = ", ".join(self.admissible_actions()) or "none"
+        return (
+            f"Invalid action {describe_action(action)}. Reply with exactly one move: Up, Down, Left or Right "
+            f"(legal now: {legal})."
+        )
+
+    # ----------------------------------------------------------------- 2048 extras
+    @property
+    def board(self) -> np.ndarray:
+        """The current (n, n) board of tile exponents (a new array)."""
+        return np.array(self._cells, dtype=np.int8).reshape(self.size, self.size)
+
+    @property
+    def score(self) -> int:
+        return self._score
+
+    def batch_simulator(self) -> Game2048Simulator:
+        """Batched dynamics from the current state, for `distillgym.envs.core.mc.mc_q_values`."""
+        terminal = not any(self._moves().legal) or (self.end_on_target and self.is_success())
+        return Game2048Simulator(
+            self.board,
+            illegal_move_penalty=self.illegal_move_penalty,
+            target_tile=self.target_tile,
+            end_on_target=self.end_on_target,
+            terminal=terminal,
+        )
+
+    def _set_cells(self, cells: list[int]) -> None:
+        self._cells = cells
+        self._moves_cache = None
+
+    def _moves(self) -> logic.Moves:
+        """The four moves from the current board, worked out once per board."""
+        if self._moves_cache is None:
+            self._moves_cache = logic.Moves(self._cells, self.size)
+        return self._moves_cache
