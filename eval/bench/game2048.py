@@ -30,6 +30,7 @@ import numpy as np
 
 from distillgym.envs.core.mc import mc_q_values
 from distillgym.envs.game2048 import Game2048Env, logic
+from distillgym.eval.bench.common import timed
 
 #: ProAct's own example state (their __main__), and a mid-game state reached by the expert (see mid_game_board).
 PROACT_STATE = [[2, 16, 4, 16], [2, 128, 64, 4], [8, 16, 8, 2], [4, 4, 2, 4]]
@@ -106,15 +107,6 @@ def cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
-
-
-def timed(fn: Any, repeats: int) -> list[float]:
-    out = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - start)
-    return out
 
 
 def env_speed(privileged: bool, steps: int, seed: int) -> dict[str, float]:
@@ -212,6 +204,35 @@ def expert_games(games: int, seed: int, max_moves: int, depth: int | None) -> di
 
 
 # ----------------------------------------------------------------------------------------------- report
+def plot(r: dict[str, Any], path: Path) -> None:
+    """Two panels: the expert's max-tile distribution, and Q-value time against ProAct's loop (log scale)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
+    counts = r["expert"]["max_tile_counts"]
+    ax1.bar(list(counts), list(counts.values()), color="tab:blue")
+    ax1.set_xlabel("max tile reached")
+    ax1.set_ylabel("games")
+    ax1.set_title(f"Expectimax expert (depth {r['expert']['depth']}), {r['expert']['games']} games on 4x4")
+    names = list(r["mc"])
+    x = np.arange(len(names))
+    per_value = [r["mc"][k]["ms_median"] / len(r["mc"][k]["legal_moves"]) for k in names]
+    anchor = [1e3 * r["mc"][k]["anchor_s_scaled"] / len(r["mc"][k]["legal_moves"]) for k in names]
+    ax2.bar(x - 0.2, per_value, 0.4, label="distillgym (numpy, batched)")
+    ax2.bar(x + 0.2, anchor, 0.4, label="ProAct reference loop")
+    ax2.set_yscale("log")
+    ax2.set_xticks(x, names)
+    ax2.set_ylabel("ms per Q(s, a), 1000 rollouts")
+    ax2.set_title("Monte-Carlo value, one core")
+    ax2.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+
+
 def markdown(r: dict[str, Any]) -> str:
     e, s = r["expert"], r["env"]
     lines = [
@@ -228,6 +249,11 @@ def markdown(r: dict[str, Any]) -> str:
         lines.append(
             f"| mc_q_values, {name} ({len(m['legal_moves'])} moves x 1000 rollouts, median of {m['calls']}) "
             f"| {m['ms_median']:.0f} ms | {m['anchor_s_scaled']:.1f} s | {m['speedup']:.0f}x |"
+        )
+        n = len(m["legal_moves"])
+        lines.append(
+            f"| one MC value Q(s, a) of 1000 rollouts, {name} | {m['ms_median'] / n:.1f} ms "
+            f"| {m['anchor_s_scaled'] / n:.2f} s | {m['speedup']:.0f}x |"
         )
     dist = ", ".join(f"{k}: {v}" for k, v in e["max_tile_counts"].items())
     lines += [
@@ -250,6 +276,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--anchor-rollouts", type=int, default=100, help="ProAct rollouts timed per move")
     parser.add_argument("--core", type=int, default=None, help="pin the process to this CPU core")
     parser.add_argument("--out", type=Path, default=Path("runs/bench/game2048.json"))
+    parser.add_argument("--plot", type=Path, default=None, help="PNG path for the expert/MC plot")
     args = parser.parse_args(argv)
     if args.core is not None:
         os.sched_setaffinity(0, {args.core})
@@ -275,7 +302,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "python": platform.python_version(),
             "numpy": np.__version__,
         },
-        "settings": vars(args) | {"out": str(args.out), "mc": MC_SETTINGS},
+        "settings": vars(args) | {"out": str(args.out), "plot": str(args.plot), "mc": MC_SETTINGS},
         "env": env,
         "mc": mc,
         "expert": expert,
@@ -283,6 +310,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(markdown(result))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2, default=str))
+    if args.plot:
+        plot(result, args.plot)
     return result
 
 
