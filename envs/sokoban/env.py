@@ -180,6 +180,8 @@ class SokobanEnv(TextEnv[int]):
         return self._st
 
     def _set_state(self, state: _SokobanState) -> None:
+        if self._s is None or self._s.room != state.room:
+            self._plan_cache.clear()  # cached plans belong to the room they were made in
         self._s = state
 
     # ----------------------------------------------------------------- expert and Monte-Carlo
