@@ -286,3 +286,22 @@ def test_restoring_another_tasks_snapshot_gives_that_tasks_expert() -> None:
     for move in plan:
         *_, info = env.step(move)
     assert info["success"]
+
+
+def test_mc_q_values_with_a_given_policy_is_exact_when_deterministic() -> None:
+    layout, state = parse_room(SIMPLE)  # "#@ $ .#": three Right moves solve it
+    env = gym.make("distillgym/Sokoban-v0").unwrapped
+    env.reset(seed=0)
+    from distillgym.envs.sokoban.env import _SokobanState
+    from distillgym.envs.sokoban.room import Room
+
+    env._set_state(_SokobanState(Room(layout, state), state, (), None))
+
+    def always_right(batch: dict, rng: np.random.Generator) -> np.ndarray:
+        return np.full(len(batch["player"]), ACTIONS.index("Right"))
+
+    q = mc_q_values(env, num_rollouts=7, horizon=10, gamma=0.9, policy=always_right, seed=3)
+    assert set(q) == {"Right"}  # every other move is blocked by a wall
+    assert q["Right"] == pytest.approx(-0.1 + 0.9 * -0.1 + 0.9**2 * 10.9)
+    with pytest.raises(ValueError, match="gamma"):
+        mc_q_values(env, gamma=1.5)
