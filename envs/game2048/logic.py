@@ -646,3 +646,100 @@ def _play_python(
         stuck[i] = count == 1 and _stuck_int(x)
     unpack4(np.array(xs, dtype=np.uint64), out=boards)
     return np.array(scores, dtype=np.int64), np.array(changed, dtype=bool), np.array(stuck, dtype=bool)
+
+
+# --------------------------------------------------------------------------------------------- packed batches
+# Monte-Carlo rollouts on 4x4 boards keep their batch packed between steps (`Game2048Simulator`): `play_packed`
+# is `play_batch` without the pack and unpack of every step.
+
+#: `_KEY_BASE[j, a]` = a << 18 | j << 16: the move-table key of lane j of action a, less the lane's value.
+_KEY_BASE = (np.arange(4, dtype=np.int64)[None, :] << 18) | (np.arange(4, dtype=np.int64)[:, None] << 16)
+# Column lanes on uint64 words: (column nibbles at bits 0, 16, 32, 48) * _COL_GATHER_HIGH puts them at bits 48,
+# 52, 56, 60 with no carry (the other partial products fall on distinct nibbles below bit 48 or beyond bit 63),
+# so a logical shift right by 48 leaves the lane alone: one call fewer than `column_lanes`.
+_COL_SHIFT_U = _COL_SHIFT.astype(np.uint64)
+_COL_NIBBLES_U = _c(0x000F000F000F000F, _U64)
+_COL_GATHER_HIGH = _c((1 + (1 << 12) + (1 << 24) + (1 << 36)) << 12, _U64)
+_SHIFT48 = _c(48, _U64)
+#: Packed batches up to this size step in a plain-Python loop (numpy's fixed cost per call dominates below it).
+PACKED_PYTHON_MAX_BATCH = 24
+
+
+def packable(boards: np.ndarray) -> bool:
+    """True when a batch of (B, n, n) or (B, n*n) boards can be held packed: 4x4, tiles up to 2**14."""
+    return _packable(_as_flat(boards))
+
+
+def play_packed(
+    x: np.ndarray, actions: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`play_batch` on packed 4x4 boards (B,) uint64, in place; tiles must be at most 2**PACKED_MAX_EXPONENT.
+
+    Returns (merge scores (B,) int64, changed (B,) bool, stuck (B,) bool). A merge may make a 2**15 tile (nibble
+    15), which the next move could overflow: the caller checks for it (a merge score >= 2**15 comes first).
+    """
+    actions = np.asarray(actions)
+    if len(x) <= PACKED_PYTHON_MAX_BATCH:
+        return _play_packed_ints(x, actions, rng)
+    t = packed4_tables()
+    cols = (((x >> _COL_SHIFT_U) & _COL_NIBBLES_U) * _COL_GATHER_HIGH) >> _SHIFT48  # (4, B) lanes
+    keys = np.where(actions < LEFT, cols.view(np.int64), (x.view(np.int64) >> _ROW_SHIFT) & _LANE)
+    keys |= np.take(_KEY_BASE, actions, axis=1)
+    rec = t.moves.take(keys).view(np.uint64).reshape(4, -1, 2).sum(axis=0, dtype=np.uint64)
+    info = rec[:, 1].view(np.int64)
+    changed = info >= _MOVED
+    mask = info & _EMPTY_BITS  # = empty-cell mask << 4, the select index of r = 0
+    mask *= changed  # no spawn on a board that did not change
+    count = np.bitwise_count(mask)
+    u = rng.random(len(x))
+    u *= count
+    r = u.astype(np.int64)
+    u -= r
+    four = u < _FOUR  # the fraction of u * count is uniform on [0, 1) and independent of r
+    mask |= r
+    tile = t.select.take(mask)
+    tile <<= four  # 1 << 4c, or 2 << 4c for a 4
+    np.bitwise_or(rec[:, 0], tile, out=x)
+    stuck = count == 1  # the last empty cell was just filled (count is 0 on unchanged boards)
+    idx = np.flatnonzero(stuck)
+    if idx.size:
+        stuck[idx] = packed_stuck(x[idx])
+    return (info >> _SCORE_SHIFT) & _SCORE_MASK, changed, stuck
+
+
+def _play_packed_ints(
+    x: np.ndarray, actions: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`play_packed` one board at a time in Python (small batches); the same draws and results."""
+    result, info_of, select = _python_tables()
+    n = len(x)
+    xs = x.tolist()
+    us = rng.random(n).tolist()
+    scores, changed, stuck = [0] * n, [False] * n, [False] * n
+    cols, gather, moved, empty, score_mask = 0x000F000F000F000F, 0x1001001001, INFO_MOVED, 0xFFFF0, (1 << 36) - 1
+    for i, a in enumerate(actions.tolist()):
+        b = xs[i]
+        if a < LEFT:  # Up/Down slide the columns: gather each into a lane (see _COL_GATHER)
+            l0 = (((b & cols) * gather) >> 36) & 0xFFFF
+            l1 = ((((b >> 4) & cols) * gather) >> 36) & 0xFFFF
+            l2 = ((((b >> 8) & cols) * gather) >> 36) & 0xFFFF
+            l3 = ((((b >> 12) & cols) * gather) >> 36) & 0xFFFF
+        else:
+            l0, l1, l2, l3 = b & 0xFFFF, (b >> 16) & 0xFFFF, (b >> 32) & 0xFFFF, b >> 48
+        k = a << 18
+        k0, k1, k2, k3 = k | l0, k | 0x10000 | l1, k | 0x20000 | l2, k | 0x30000 | l3
+        info = info_of[k0] + info_of[k1] + info_of[k2] + info_of[k3]
+        if info < moved:
+            continue
+        mask = info & empty
+        count = mask.bit_count()
+        u = us[i] * count
+        r = int(u)
+        tile = select[mask | r]
+        b = result[k0] | result[k1] | result[k2] | result[k3] | (tile << 1 if u - r < FOUR_PROBABILITY else tile)
+        xs[i] = b
+        scores[i] = (info >> INFO_SCORE_SHIFT) & score_mask
+        changed[i] = True
+        stuck[i] = count == 1 and _stuck_int(b)
+    x[:] = xs
+    return np.array(scores, dtype=np.int64), np.array(changed, dtype=bool), np.array(stuck, dtype=bool)

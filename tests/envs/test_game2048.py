@@ -8,10 +8,11 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import distillgym  # noqa: F401  (registers the ids)
-from distillgym.envs.core.mc import mc_q_values
+from distillgym.envs.core.mc import mc_q_values, rollout_returns
 from distillgym.envs.game2048 import Expectimax, Game2048Env, logic
 from distillgym.envs.game2048.expert import lane_heuristic_table, line_heuristic
 from distillgym.envs.game2048.simulator import Game2048Simulator
+from distillgym.eval.bench.game2048 import PROACT_STATE
 
 UP, DOWN, LEFT, RIGHT = range(4)
 
@@ -404,20 +405,99 @@ def test_other_sizes_play_and_value(size: int) -> None:
     assert set(q) == set(env.admissible_actions())
 
 
-def test_simulator_step_semantics() -> None:
-    sim = Game2048Simulator(board([[2, 0, 0, 0], [4, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]]), illegal_move_penalty=-1.0)
+@pytest.mark.parametrize("packed", [False, True])
+def test_simulator_step_semantics(packed: bool) -> None:
+    sim = Game2048Simulator(
+        board([[2, 0, 0, 0], [4, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]]), illegal_move_penalty=-1.0, packed=packed
+    )
     batch = sim.replicate(3)
-    assert batch["board"].shape == (3, 16) and batch["board"].dtype == np.int8
-    start = batch["board"].copy()
+    if packed:
+        assert set(batch) == {"packed"} and batch["packed"].shape == (3,) and batch["packed"].dtype == np.uint64
+    else:
+        assert set(batch) == {"board"}
+    assert sim.boards(batch).shape == (3, 16) and sim.boards(batch).dtype == np.int8
+    start = sim.boards(batch).copy()
     rewards, terminated = sim.step(batch, np.array([LEFT, DOWN, UP]), np.random.default_rng(0))
     assert rewards.tolist() == [-1.0, 0.0, -1.0] and not terminated.any()
-    assert np.array_equal(batch["board"][[0, 2]], start[[0, 2]])  # illegal: unchanged, no spawn
-    assert (batch["board"][1] > 0).sum() == 3
-    dying = Game2048Simulator(board([[2, 4, 2, 4], [4, 2, 4, 2], [2, 4, 2, 4], [4, 2, 4, 4]]))
+    assert np.array_equal(sim.boards(batch)[[0, 2]], start[[0, 2]])  # illegal: unchanged, no spawn
+    assert (sim.boards(batch)[1] > 0).sum() == 3
+    dying = Game2048Simulator(board([[2, 4, 2, 4], [4, 2, 4, 2], [2, 4, 2, 4], [4, 2, 4, 4]]), packed=packed)
     batch = dying.replicate(2)
     rewards, terminated = dying.step(batch, np.array([LEFT, RIGHT]), np.random.default_rng(0))
     assert rewards.tolist() == [8.0, 8.0]
-    assert terminated.tolist() == logic.game_over_batch(batch["board"]).tolist()
+    assert terminated.tolist() == logic.game_over_batch(dying.boards(batch)).tolist()
+
+
+@pytest.mark.parametrize("count", [5, 300])  # the plain-Python loop and numpy
+def test_play_packed_matches_play_batch(count: int) -> None:
+    rng = np.random.default_rng(count)
+    for _ in range(10):
+        boards = random_boards(rng, count, 4, high=14)
+        boards[: count // 2] = rng.integers(1, 6, size=(count // 2, 16))  # near-full boards, some get stuck
+        boards[: count // 2, 5] = 0
+        actions = rng.integers(4, size=count)
+        seed = int(rng.integers(1 << 30))
+        x = logic.pack4(boards)
+        expected = logic.play_batch(boards, actions, np.random.default_rng(seed))
+        got = logic.play_packed(x, actions, np.random.default_rng(seed))
+        assert np.array_equal(logic.unpack4(x), boards)
+        for p, q in zip(got, expected, strict=True):
+            assert np.array_equal(p, q)
+
+
+def _sim_returns(sim: Game2048Simulator, n: int, horizon: int, seed: int) -> np.ndarray:
+    """Rollout returns (num actions, n) from every root action of `sim`."""
+    actions = sim.root_actions()
+    first = np.repeat(np.asarray(actions, dtype=np.int64), n)
+    batch = sim.replicate(len(first))
+    rng = np.random.default_rng(seed)
+    returns = rollout_returns(sim, batch, first, horizon=horizon, gamma=0.9, rng=rng)
+    return returns.reshape(len(actions), n)
+
+
+def test_packed_and_generic_simulators_agree_statistically() -> None:
+    grid = board(PROACT_STATE)
+    packed, generic = Game2048Simulator(grid), Game2048Simulator(grid, packed=False)
+    assert packed.replicate(1).keys() == {"packed"} and generic.replicate(1).keys() == {"board"}
+    a = _sim_returns(packed, 4000, 300, seed=1)
+    b = _sim_returns(generic, 4000, 300, seed=2)
+    # Fixed seeds make this deterministic; 6 standard errors of the difference of means would not flake anyway.
+    se = np.sqrt(a.var(axis=1) / a.shape[1] + b.var(axis=1) / b.shape[1])
+    assert (np.abs(a.mean(axis=1) - b.mean(axis=1)) < 6 * se).all(), (a.mean(axis=1), b.mean(axis=1), se)
+    assert (se < 1.0).all()  # the check is tight enough to catch a wrong rule
+
+
+@pytest.mark.parametrize("packed", [False, True])
+def test_horizon_one_values_are_the_merge_scores(packed: bool) -> None:
+    grid = board(PROACT_STATE)
+    sim = Game2048Simulator(grid, packed=packed)
+    q = _sim_returns(sim, 50, 1, seed=0).mean(axis=1)
+    expected = [float(logic.move(grid, a)[1]) for a in sim.root_actions()]
+    assert q.tolist() == expected
+    env = Game2048Env(privileged=False)
+    env.reset(seed=0, options={"board": PROACT_STATE})
+    names = env.unwrapped.batch_simulator().action_names
+    assert mc_q_values(env, num_rollouts=50, horizon=1, seed=0) == dict(
+        zip([names[a] for a in sim.root_actions()], expected, strict=True)
+    )
+
+
+def test_packed_batch_leaves_the_packed_range_for_boards() -> None:
+    top = 1 << logic.PACKED_MAX_EXPONENT  # the largest packed tile: two of them merge beyond the packed range
+    sim = Game2048Simulator(board([[top, top, 0, 0], [2, 0, 0, 0], [0] * 4, [0] * 4]), end_on_target=False)
+    batch = sim.replicate(30)
+    assert "packed" in batch
+    rng = np.random.default_rng(0)
+    rewards, terminated = sim.step(batch, np.full(30, LEFT), rng)
+    assert rewards.tolist() == [2.0 * top] * 30 and not terminated.any()
+    assert set(batch) == {"board"} and (batch["board"][:, 0] == logic.PACKED_MAX_EXPONENT + 1).all()
+    for _ in range(20):  # the generic path carries on: a 2**15 tile never overflows
+        rewards, terminated = sim.step(batch, rng.integers(4, size=len(batch["board"])), rng)
+        assert (batch["board"].max(axis=1) == logic.PACKED_MAX_EXPONENT + 1).all()
+    ended = Game2048Simulator(board([[1024, 1024, 0, 0], [2, 0, 0, 0], [0] * 4, [0] * 4]))  # target 2048
+    batch = ended.replicate(30)
+    rewards, terminated = ended.step(batch, np.full(30, RIGHT), rng)
+    assert rewards.tolist() == [2048.0] * 30 and terminated.all() and "packed" in batch
 
 
 # ----------------------------------------------------------------------------------------------- the expert
