@@ -614,38 +614,10 @@ def _play_python(
     boards: np.ndarray, actions: np.ndarray, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """`_play_packed` one board at a time in Python (for small batches); identical results for the same rng."""
-    result, info_of, select = _python_tables()
-    n = len(boards)
-    xs = pack4(boards).tolist()
-    us = rng.random(n).tolist()
-    scores, changed, stuck = [0] * n, [False] * n, [False] * n
-    cols, gather, moved, empty, score_mask = 0x000F000F000F000F, 0x1001001001, INFO_MOVED, 0xFFFF0, (1 << 36) - 1
-    for i, a in enumerate(actions.tolist()):
-        x = xs[i]
-        if a < LEFT:  # Up/Down slide the columns: gather each into a lane (see _COL_GATHER)
-            l0 = (((x & cols) * gather) >> 36) & 0xFFFF
-            l1 = ((((x >> 4) & cols) * gather) >> 36) & 0xFFFF
-            l2 = ((((x >> 8) & cols) * gather) >> 36) & 0xFFFF
-            l3 = ((((x >> 12) & cols) * gather) >> 36) & 0xFFFF
-        else:
-            l0, l1, l2, l3 = x & 0xFFFF, (x >> 16) & 0xFFFF, (x >> 32) & 0xFFFF, x >> 48
-        k = a << 18
-        k0, k1, k2, k3 = k | l0, k | 0x10000 | l1, k | 0x20000 | l2, k | 0x30000 | l3
-        info = info_of[k0] + info_of[k1] + info_of[k2] + info_of[k3]
-        if info < moved:
-            continue
-        mask = info & empty
-        count = mask.bit_count()
-        u = us[i] * count
-        r = int(u)
-        tile = select[mask | r]
-        x = result[k0] | result[k1] | result[k2] | result[k3] | (tile << 1 if u - r < FOUR_PROBABILITY else tile)
-        xs[i] = x
-        scores[i] = (info >> INFO_SCORE_SHIFT) & score_mask
-        changed[i] = True
-        stuck[i] = count == 1 and _stuck_int(x)
-    unpack4(np.array(xs, dtype=np.uint64), out=boards)
-    return np.array(scores, dtype=np.int64), np.array(changed, dtype=bool), np.array(stuck, dtype=bool)
+    xs = pack4(boards)
+    out = _play_packed_ints(xs, np.asarray(actions), rng)
+    unpack4(xs, out=boards)
+    return out
 
 
 # --------------------------------------------------------------------------------------------- packed batches
