@@ -553,40 +553,14 @@ def play_batch(
     return score, changed, stuck
 
 
-#: Batches up to this size step in a plain-Python loop over packed boards (same tables, same random numbers, same
-#: results): below it, numpy's fixed cost per call outweighs a few microseconds per board.
-PYTHON_LOOP_MAX_BATCH = 10
-
-
 def _play_packed(
     boards: np.ndarray, actions: np.ndarray, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    if len(boards) <= PYTHON_LOOP_MAX_BATCH:
-        return _play_python(boards, actions, rng)
-    return _play_packed_numpy(boards, actions, rng)
-
-
-def _play_packed_numpy(
-    boards: np.ndarray, actions: np.ndarray, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    t = packed4_tables()
-    x, info = packed_move(pack4(boards), actions)
-    changed = info >= _MOVED
-    mask = info & _EMPTY_BITS  # = empty-cell mask << 4, the select index of r = 0
-    mask *= changed  # no spawn on a board that did not change
-    count = np.bitwise_count(mask)
-    u = rng.random(len(x))
-    u *= count
-    r = u.astype(np.int64)
-    four = (u - r) < _FOUR  # the fraction of u * count is uniform on [0, 1) and independent of r
-    mask |= r
-    x |= t.select[mask] << four  # 1 << 4c, or 2 << 4c for a 4
+    """`play_packed` on (B, 16) int8 boards, in place: pack, step, unpack."""
+    x = pack4(boards)
+    out = play_packed(x, actions, rng)
     unpack4(x, out=boards)
-    stuck = count == 1  # the last empty cell was just filled (count is 0 on unchanged boards)
-    idx = np.flatnonzero(stuck)
-    if idx.size:
-        stuck[idx] = packed_stuck(x[idx])
-    return (info >> _SCORE_SHIFT) & _SCORE_MASK, changed, stuck
+    return out
 
 
 @functools.cache
@@ -608,16 +582,6 @@ def _stuck_int(x: int) -> bool:
     z = d | (d >> 1)
     z |= z >> 2
     return not ~z & 0x0000111111111111
-
-
-def _play_python(
-    boards: np.ndarray, actions: np.ndarray, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """`_play_packed` one board at a time in Python (for small batches); identical results for the same rng."""
-    xs = pack4(boards)
-    out = _play_packed_ints(xs, np.asarray(actions), rng)
-    unpack4(xs, out=boards)
-    return out
 
 
 # --------------------------------------------------------------------------------------------- packed batches
@@ -653,6 +617,13 @@ def play_packed(
     actions = np.asarray(actions)
     if len(x) <= PACKED_PYTHON_MAX_BATCH:
         return _play_packed_ints(x, actions, rng)
+    return _play_packed_numpy(x, actions, rng)
+
+
+def _play_packed_numpy(
+    x: np.ndarray, actions: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`play_packed` in numpy calls over the whole batch (large batches)."""
     t = packed4_tables()
     cols = (((x >> _COL_SHIFT_U) & _COL_NIBBLES_U) * _COL_GATHER_HIGH) >> _SHIFT48  # (4, B) lanes
     keys = np.where(actions < LEFT, cols.view(np.int64), (x.view(np.int64) >> _ROW_SHIFT) & _LANE)

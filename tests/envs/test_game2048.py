@@ -166,8 +166,8 @@ def test_small_batches_loop_in_python_with_identical_results() -> None:
         boards[:3, 5] = 0
         actions = rng.integers(4, size=9)
         seed = int(rng.integers(1 << 30))
-        a, b = boards.copy(), boards.copy()
-        out_python = logic._play_python(a, actions, np.random.default_rng(seed))
+        a, b = logic.pack4(boards), logic.pack4(boards)
+        out_python = logic._play_packed_ints(a, actions, np.random.default_rng(seed))
         out_numpy = logic._play_packed_numpy(b, actions, np.random.default_rng(seed))
         assert np.array_equal(a, b)
         for p, q in zip(out_python, out_numpy, strict=True):
