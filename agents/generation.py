@@ -1,0 +1,341 @@
+"""Generation backends behind one interface, and the scorer.
+
+A backend turns a batch of prompt token ids into completions: the sampled token ids, one log-probability per
+sampled token and the decoded text. Three implementations share this interface: `TransformersBackend` (here: any
+device, batched with a KV cache, left padding), `VLLMBackend` (agents/vllm_backend.py) and `HTTPBackend`
+(agents/http_backend.py, any OpenAI-compatible server).
+
+Log-probability convention (the same in every backend and in the scorer): `Completion.logprobs[t]` is
+log softmax(logits)[token_t] of the model's *own* distribution (temperature 1, before top-k/top-p), which is what
+vLLM reports by default. The scorer gives the same numbers for the same ids (`temperature=1`), and any other
+temperature on request.
+
+Text convention: `Completion.text` is the decoding of `Completion.ids` with special tokens skipped. A stop string
+ends generation at the token that completes it and stays in the text (so text and ids always agree).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """How to sample. temperature 0 is greedy; top_k 0 and top_p 1 switch those filters off."""
+
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0
+    max_tokens: int = 64
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.temperature >= 0:
+            raise ValueError(f"SamplingParams.temperature must be >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"SamplingParams.top_p must be in (0, 1], got {self.top_p}")
+        if self.top_k < 0:
+            raise ValueError(f"SamplingParams.top_k must be >= 0 (0 = off), got {self.top_k}")
+        if self.max_tokens < 1:
+            raise ValueError(f"SamplingParams.max_tokens must be >= 1, got {self.max_tokens}")
+        if isinstance(self.stop, str):
+            object.__setattr__(self, "stop", (self.stop,))
+        if any(not s for s in self.stop):
+            raise ValueError("SamplingParams.stop must not contain an empty string")
+
+
+@dataclass
+class Completion:
+    """One sampled completion: exact token ids, their log-probabilities, the decoded text and why it ended."""
+
+    ids: list[int]
+    logprobs: list[float]
+    text: str
+    finish_reason: str  # "stop" (end-of-sequence token or stop string) or "length" (max_tokens reached)
+
+    def __post_init__(self) -> None:
+        if len(self.ids) != len(self.logprobs):
+            raise ValueError(f"Completion has {len(self.ids)} ids but {len(self.logprobs)} logprobs")
+
+
+@dataclass
+class Scores:
+    """Log-probabilities of given completion ids under given prompts (one per completion token).
+
+    top_ids/top_logprobs: the k most likely tokens at each position (when asked); full: the whole log-distribution
+    at each position as a [len(ids), vocab] tensor (when asked).
+    """
+
+    logprobs: list[float]
+    top_ids: list[list[int]] | None = None
+    top_logprobs: list[list[float]] | None = None
+    full: Any = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """What every generation backend offers."""
+
+    tokenizer: Any
+
+    def generate(self, prompts: Sequence[Sequence[int]], params: SamplingParams) -> list[Completion]:
+        """One completion per prompt (prompts are token ids)."""
+        ...
+
+
+def check_prompts(prompts: Sequence[Sequence[int]], vocab_size: int | None = None) -> list[list[int]]:
+    """Prompts as lists of ints, with a clear error for an empty prompt or an id outside the vocabulary."""
+    out = []
+    for i, p in enumerate(prompts):
+        p = [int(t) for t in p]
+        if not p:
+            raise ValueError(f"prompt {i} is empty: a prompt needs at least one token")
+        if vocab_size is not None and (min(p) < 0 or max(p) >= vocab_size):
+            raise ValueError(f"prompt {i} has a token id outside the vocabulary [0, {vocab_size})")
+        out.append(p)
+    return out
+
+
+def eos_ids(tokenizer: Any, model_config: Any = None) -> set[int]:
+    """Token ids that end a completion: the tokenizer's eos and the model's generation eos ids."""
+    ids: set[int] = set()
+    if getattr(tokenizer, "eos_token_id", None) is not None:
+        ids.add(int(tokenizer.eos_token_id))
+    for cfg in (model_config,):
+        eos = getattr(cfg, "eos_token_id", None) if cfg is not None else None
+        if isinstance(eos, int):
+            ids.add(eos)
+        elif isinstance(eos, list | tuple):
+            ids.update(int(e) for e in eos)
+    return ids
+
+
+def decode(tokenizer: Any, ids: Sequence[int]) -> str:
+    return tokenizer.decode(list(ids), skip_special_tokens=True)
+
+
+def truncate_at_stop(tokenizer: Any, ids: list[int], stop: Sequence[str]) -> int | None:
+    """Length of the shortest prefix of `ids` whose text contains a stop string, or None."""
+    if not stop:
+        return None
+    text = decode(tokenizer, ids)
+    if not any(s in text for s in stop):
+        return None
+    for n in range(1, len(ids) + 1):
+        t = decode(tokenizer, ids[:n])
+        if any(s in t for s in stop):
+            return n
+    return None
+
+
+# ----------------------------------------------------------------------------------------------- transformers
+
+
+def _torch() -> Any:
+    import torch
+
+    return torch
+
+
+def pad_left(seqs: Sequence[Sequence[int]], pad_id: int, device: Any = None) -> tuple[Any, Any]:
+    """(ids [B, L], attention_mask [B, L]) with sequences aligned to the right."""
+    torch = _torch()
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for i, s in enumerate(seqs):
+        if s:
+            ids[i, width - len(s) :] = torch.tensor(list(s), dtype=torch.long)
+            mask[i, width - len(s) :] = 1
+    return ids.to(device), mask.to(device)
+
+
+def filter_logits(logits: Any, top_k: int = 0, top_p: float = 1.0) -> Any:
+    """Set logits outside the top-k / nucleus (top-p) sets to -inf (rows are independent)."""
+    torch = _torch()
+    if top_k and top_k < logits.shape[-1]:
+        kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p < 1.0:
+        sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
+        probs = torch.softmax(sorted_logits, dim=-1)
+        # drop a token when the mass before it already reaches top_p (the most likely token always stays)
+        drop_sorted = probs.cumsum(-1) - probs >= top_p
+        drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
+        logits = logits.masked_fill(drop, float("-inf"))
+    return logits
+
+
+def completion_logprobs(
+    model: Any,
+    prompts: Sequence[Sequence[int]],
+    completions: Sequence[Sequence[int]],
+    *,
+    pad_id: int,
+    temperature: float = 1.0,
+    return_logits: bool = False,
+) -> tuple[Any, Any, Any]:
+    """Per-token log-probabilities of `completions` under `prompts` in one batched forward pass.
+
+    Prompts are padded on the left and completions on the right, the layout generation uses, so that the numbers
+    match the generator's. Returns (logprobs [B, T], mask [B, T], logits [B, T, V] or None), T the longest
+    completion; differentiable when called with gradients enabled (the trainers' primitive).
+    """
+    torch = _torch()
+    if len(prompts) != len(completions):
+        raise ValueError(f"{len(prompts)} prompts but {len(completions)} completions")
+    device = next(model.parameters()).device
+    prompt_ids, prompt_mask = pad_left(prompts, pad_id, device)
+    width = max(1, max(len(c) for c in completions))
+    comp = torch.full((len(completions), width), pad_id, dtype=torch.long)
+    comp_mask = torch.zeros((len(completions), width), dtype=torch.long)
+    for i, c in enumerate(completions):
+        if c:
+            comp[i, : len(c)] = torch.tensor(list(c), dtype=torch.long)
+            comp_mask[i, : len(c)] = 1
+    comp, comp_mask = comp.to(device), comp_mask.to(device)
+    ids = torch.cat([prompt_ids, comp], dim=1)
+    mask = torch.cat([prompt_mask, comp_mask], dim=1)
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False, logits_to_keep=width + 1)
+    logits = out.logits[:, :width].float()  # logits at column P-1+t predict completion token t
+    if temperature != 1.0:
+        logits = logits / temperature
+    logp = torch.log_softmax(logits, dim=-1).gather(-1, comp.unsqueeze(-1)).squeeze(-1)
+    logp = logp * comp_mask
+    return logp, comp_mask, (logits if return_logits else None)
+
+
+def _cache_of(out: Any) -> Any:
+    cache = getattr(out, "cache", None)
+    return cache if cache is not None else out.past_key_values
+
+
+class TransformersBackend:
+    """Batched sampling with a KV cache on any transformers causal LM, any device.
+
+    Prompts are left-padded (position ids follow the attention mask) and each finished row stops feeding tokens
+    into its result. `score` is the matching scorer.
+    """
+
+    def __init__(self, model: Any, tokenizer: Any, *, batch_size: int = 64, name: str = "") -> None:
+        if tokenizer.pad_token_id is None and tokenizer.eos_token_id is None:
+            raise ValueError("the tokenizer has neither a pad nor an eos token: set tokenizer.pad_token")
+        self.model = model
+        self.tokenizer = tokenizer
+        self.batch_size = batch_size
+        self.name = name or getattr(model.config, "_name_or_path", "") or model.__class__.__name__
+        self.pad_id = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id)
+        self.stop_ids = eos_ids(tokenizer, getattr(model, "generation_config", None))
+        self.vocab_size = int(model.get_input_embeddings().weight.shape[0])
+        # transformers >= 5.2x names the KV cache argument `cache`; older releases `past_key_values`
+        self._cache_kw = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+    @property
+    def device(self) -> Any:
+        return next(self.model.parameters()).device
+
+    def generate(self, prompts: Sequence[Sequence[int]], params: SamplingParams) -> list[Completion]:
+        prompts = check_prompts(prompts, self.vocab_size)
+        torch = _torch()
+        gen = torch.Generator(device=self.device)
+        gen.manual_seed(params.seed if params.seed is not None else int(torch.randint(0, 2**62, ()).item()))
+        out: list[Completion] = []
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                for start in range(0, len(prompts), self.batch_size):
+                    out.extend(self._generate_batch(prompts[start : start + self.batch_size], params, gen))
+        finally:
+            self.model.train(was_training)
+        return out
+
+    def _generate_batch(self, prompts: list[list[int]], params: SamplingParams, gen: Any) -> list[Completion]:
+        torch = _torch()
+        n = len(prompts)
+        ids, mask = pad_left(prompts, self.pad_id, self.device)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1)
+        past = _cache_of(out)
+        logits = out.logits[:, -1].float()
+        next_pos = positions[:, -1] + 1
+        tokens: list[list[int]] = [[] for _ in range(n)]
+        logps: list[list[float]] = [[] for _ in range(n)]
+        reason = ["length"] * n
+        active = torch.ones(n, dtype=torch.bool)
+        stop_ids = torch.tensor(sorted(self.stop_ids), dtype=torch.long, device=self.device)
+        for _ in range(params.max_tokens):
+            logp_all = torch.log_softmax(logits, dim=-1)
+            if params.temperature == 0:
+                tok = logits.argmax(-1)
+            else:
+                probs = torch.softmax(filter_logits(logits / params.temperature, params.top_k, params.top_p), -1)
+                tok = torch.multinomial(probs, 1, generator=gen).squeeze(-1)
+            tok_logp = logp_all.gather(-1, tok.unsqueeze(-1)).squeeze(-1)
+            tok_cpu, logp_cpu = tok.tolist(), tok_logp.tolist()
+            finished_eos = torch.isin(tok, stop_ids).tolist() if len(stop_ids) else [False] * n
+            for i in range(n):
+                if not active[i]:
+                    continue
+                tokens[i].append(tok_cpu[i])
+                logps[i].append(logp_cpu[i])
+                hit_stop = bool(params.stop) and any(s in decode(self.tokenizer, tokens[i]) for s in params.stop)
+                if finished_eos[i] or hit_stop:
+                    active[i], reason[i] = False, "stop"
+            if not bool(active.any()):
+                break
+            tok = torch.where(active.to(tok.device), tok, torch.full_like(tok, self.pad_id))
+            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+            out = self.model(
+                input_ids=tok.unsqueeze(-1),
+                attention_mask=mask,
+                position_ids=next_pos.unsqueeze(-1),
+                use_cache=True,
+                **{self._cache_kw: past},
+            )
+            past = _cache_of(out)
+            logits = out.logits[:, -1].float()
+            next_pos = next_pos + 1
+        return [Completion(t, lp, decode(self.tokenizer, t), r) for t, lp, r in zip(tokens, logps, reason, strict=True)]
+
+    def score(
+        self,
+        prompts: Sequence[Sequence[int]],
+        completions: Sequence[Sequence[int]],
+        *,
+        temperature: float = 1.0,
+        top_k: int = 0,
+        full: bool = False,
+    ) -> list[Scores]:
+        """Log-probabilities of `completions` under `prompts` (batched, no gradients)."""
+        torch = _torch()
+        prompts = check_prompts(prompts, self.vocab_size)
+        results: list[Scores] = []
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                for s in range(0, len(prompts), self.batch_size):
+                    p, c = prompts[s : s + self.batch_size], completions[s : s + self.batch_size]
+                    logp, _, logits = completion_logprobs(
+                        self.model, p, c, pad_id=self.pad_id, temperature=temperature, return_logits=True
+                    )
+                    dist = torch.log_softmax(logits, dim=-1)
+                    for i, ci in enumerate(c):
+                        n = len(ci)
+                        sc = Scores(logprobs=logp[i, :n].tolist())
+                        if top_k:
+                            top = torch.topk(dist[i, :n], min(top_k, dist.shape[-1]), dim=-1)
+                            sc.top_ids, sc.top_logprobs = top.indices.tolist(), top.values.tolist()
+                        if full:
+                            sc.full = dist[i, :n].cpu()
+                        results.append(sc)
+        finally:
+            self.model.train(was_training)
+        return results
