@@ -73,6 +73,36 @@ class Episode:
     def done(self) -> bool:
         return bool(self.turns) and (self.turns[-1].terminated or self.turns[-1].truncated)
 
+    def samples(self) -> list[Sample]:
+        """Training sequences, token-in/token-out: consecutive turns whose prompt extends the previous prompt and
+        completion are merged into one Sample whose completion interleaves the model's tokens (loss mask 1, sampled
+        logprobs) with the tokens the environment wrote in between (mask 0, logprob 0.0); a turn whose prompt does
+        not extend the previous one (a bounded history window) starts a new Sample. Turns without token ids
+        (experts, people) are skipped."""
+        out: list[Sample] = []
+        prompt: list[int] = []
+        comp: list[int] = []
+        mask: list[int] = []
+        logp: list[float] = []
+        for turn in self.turns:
+            if turn.prompt_ids is None or turn.completion_ids is None:
+                continue
+            seq = prompt + comp
+            lp = list(turn.logprobs) if turn.logprobs is not None else [0.0] * len(turn.completion_ids)
+            if prompt and turn.prompt_ids[: len(seq)] == seq and len(turn.prompt_ids) >= len(seq):
+                env = turn.prompt_ids[len(seq) :]
+                comp += env + turn.completion_ids
+                mask += [0] * len(env) + [1] * len(turn.completion_ids)
+                logp += [0.0] * len(env) + lp
+                continue
+            if prompt:
+                out.append(Sample(prompt, comp, mask, logp, self.total_reward, group_id=self.group_id))
+            prompt, comp = list(turn.prompt_ids), list(turn.completion_ids)
+            mask, logp = [1] * len(comp), lp
+        if prompt:
+            out.append(Sample(prompt, comp, mask, logp, self.total_reward, group_id=self.group_id))
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

@@ -1,0 +1,165 @@
+"""Agents behind one interface: a model policy, each family's expert, and a random policy.
+
+An agent acts for a batch of environments at once (`act(requests, seed)`): a model agent batches generation across
+them; the expert and random agents answer per env. Each answer is the action text for `env.step` and, for a model,
+the exact prompt ids, sampled completion ids and their logprobs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from distillgym.agents.generation import Backend, SamplingParams
+from distillgym.agents.parsing import parse_action
+from distillgym.agents.prompts import PastTurn, PromptBuilder
+from distillgym.envs.core.parsing import DIRECTIONS
+
+
+@dataclass
+class ActRequest:
+    """What an agent knows when it acts in one environment."""
+
+    env: Any  # the unwrapped env (experts ask it for their plan)
+    family: str
+    task: str
+    observation: str
+    info: dict[str, Any]
+    past: list[PastTurn] = field(default_factory=list)
+    episode: int = 0  # index of the episode in its rollout (seeds per-episode randomness)
+    step: int = 0
+
+
+@dataclass
+class ActResult:
+    """An agent's answer for one environment."""
+
+    action: str  # sent to env.step
+    reply: str = ""  # what the agent wrote (the action for non-model agents)
+    prompt_ids: list[int] | None = None
+    completion_ids: list[int] | None = None
+    logprobs: list[float] | None = None
+
+
+class Agent(Protocol):
+    name: str
+
+    def act(self, requests: Sequence[ActRequest], seed: int) -> list[ActResult]:
+        """One answer per request; deterministic for a seed."""
+        ...
+
+
+def _actions(req: ActRequest) -> list[str]:
+    admissible = req.info.get("admissible_actions")
+    if admissible:
+        return list(admissible)
+    if req.family in ("sokoban", "2048"):
+        return list(DIRECTIONS)
+    raise ValueError(f"family {req.family!r} lists no admissible actions, so a random agent cannot act in it")
+
+
+class RandomAgent:
+    """Uniform over the admissible actions (over the family's action set when it lists none)."""
+
+    name = "random"
+
+    def act(self, requests: Sequence[ActRequest], seed: int) -> list[ActResult]:
+        out = []
+        for req in requests:
+            rng = np.random.default_rng([seed, req.episode, req.step])
+            actions = _actions(req)
+            a = actions[int(rng.integers(len(actions)))]
+            out.append(ActResult(action=a, reply=a))
+        return out
+
+
+class ExpertAgent:
+    """Each family's solver (`env.expert_action()`); a random admissible action where the expert has none."""
+
+    name = "expert"
+
+    def act(self, requests: Sequence[ActRequest], seed: int) -> list[ActResult]:
+        out = []
+        for req in requests:
+            a = req.env.expert_action()
+            if a is None:
+                a = RandomAgent().act([req], seed)[0].action
+            out.append(ActResult(action=a, reply=a))
+        return out
+
+
+class ModelAgent:
+    """A language model through any generation backend, with the family's prompts and parsers.
+
+    privileged: show each step's `info["privileged"]` (or this fixed text) in the prompt -- a teacher, never a
+    student. A reply that names no action is sent as written, so the env answers with its invalid-action feedback.
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        sampling: SamplingParams | None = None,
+        history: int | None = 4,
+        privileged: bool | str = False,
+        name: str = "",
+    ) -> None:
+        self.backend = backend
+        self.tokenizer = backend.tokenizer
+        self.sampling = sampling or SamplingParams(temperature=1.0, max_tokens=32)
+        self.history = history
+        self.privileged = privileged
+        self.name = name or getattr(backend, "name", "") or "model"
+        self._builders: dict[str, PromptBuilder] = {}
+
+    def builder(self, family: str) -> PromptBuilder:
+        if family not in self._builders:
+            self._builders[family] = PromptBuilder(self.tokenizer, family, history=self.history)
+        return self._builders[family]
+
+    def _privileged(self, req: ActRequest) -> Mapping[str, Any] | str | None:
+        if self.privileged is False:
+            return None
+        if isinstance(self.privileged, str):
+            return self.privileged
+        return req.info.get("privileged") or None
+
+    def act(self, requests: Sequence[ActRequest], seed: int) -> list[ActResult]:
+        if not requests:
+            return []
+        prompts = [
+            self.builder(r.family).prompt_ids(r.task, r.past, r.observation, self._privileged(r)) for r in requests
+        ]
+        stop = tuple(dict.fromkeys(self.sampling.stop + self.builder(requests[0].family).spec.stop))
+        params = SamplingParams(
+            temperature=self.sampling.temperature,
+            top_p=self.sampling.top_p,
+            top_k=self.sampling.top_k,
+            max_tokens=self.sampling.max_tokens,
+            stop=stop,
+            seed=seed,
+        )
+        completions = self.backend.generate(prompts, params)
+        out = []
+        for req, prompt, c in zip(requests, prompts, completions, strict=True):
+            action = parse_action(req.family, c.text)
+            out.append(ActResult(action if action is not None else c.text, c.text, prompt, c.ids, c.logprobs))
+        return out
+
+
+def make_agent(spec: str, **kwargs: Any) -> Agent:
+    """An agent from a short spec: 'expert', 'random', or a model ('tiny', a local path or an HF name) with
+    kwargs for ModelAgent (sampling, history, privileged) and `batch_size` for its transformers backend."""
+    if spec == "expert":
+        return ExpertAgent()
+    if spec == "random":
+        return RandomAgent()
+    from distillgym.agents.generation import TransformersBackend
+    from distillgym.agents.models import load
+
+    batch_size = kwargs.pop("batch_size", 64)
+    model, tokenizer = load(spec)
+    return ModelAgent(TransformersBackend(model, tokenizer, batch_size=batch_size, name=spec), name=spec, **kwargs)

@@ -1,0 +1,164 @@
+"""Prompts, per family, in one place: the chat an agent sees, and its teacher variant.
+
+The chat is: a system message (the family's role line, the task text with its rules, the answer format and, for a
+teacher only, the privileged context), then for each remembered past turn the observation (user) and the model's
+own reply (assistant), then the current observation. `history` bounds how many past turns are shown.
+
+Token-in/token-out: `PromptBuilder.prompt_ids` assembles the prompt at the token level. Past replies are spliced
+in as the exact token ids the model sampled (never re-tokenized); only text the environment wrote is tokenized.
+With the whole history shown, the prompt of turn t+1 therefore extends prompt_t + completion_t exactly, and the
+tokens in between are exactly what the environment (and the chat template) wrote.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class PromptSpec:
+    """How one family talks to an agent."""
+
+    role: str  # one line that says who the agent is
+    answer_format: str  # how to write the answer (the parsers accept more than this)
+    stop: tuple[str, ...] = ("</action>",)  # generation stops after the closing tag
+
+
+DIRECTIONAL_FORMAT = (
+    "Think briefly if it helps, then give your move inside <action></action>, for example <action>Left</action>."
+)
+SPECS: dict[str, PromptSpec] = {
+    "sokoban": PromptSpec("You are an expert Sokoban player.", DIRECTIONAL_FORMAT),
+    "2048": PromptSpec("You are an expert 2048 player.", DIRECTIONAL_FORMAT),
+}
+DEFAULT_SPEC = PromptSpec(
+    "You are an agent acting in a text environment.",
+    "Think briefly if it helps, then give your command inside <action></action>, for example <action>look</action>.",
+)
+
+_LABELS = {
+    "solution": "A solution from the start",
+    "expert_plan": "The expert's plan from here",
+    "expert_action": "The expert's next action",
+    "ground_truth": "Ground truth",
+    "skills": "Skills learned from past attempts",
+}
+
+
+def spec_for(family: str) -> PromptSpec:
+    return SPECS.get(family, DEFAULT_SPEC)
+
+
+def privileged_text(privileged: Mapping[str, Any] | str | None) -> str:
+    """Privileged information as prompt text: a string as given, a dict as one labelled line per field."""
+    if privileged is None:
+        return ""
+    if isinstance(privileged, str):
+        return privileged.strip()
+    lines = []
+    for key, value in privileged.items():
+        if value is None or key.endswith("_depth"):
+            continue
+        if isinstance(value, list | tuple):
+            value = ", ".join(str(v) for v in value) if value else "(none)"
+        elif isinstance(value, dict):
+            value = json.dumps(value, ensure_ascii=False)
+        lines.append(f"{_LABELS.get(key, key.replace('_', ' ').capitalize())}: {value}")
+    return "\n".join(lines)
+
+
+@dataclass
+class PastTurn:
+    """A remembered turn: the observation shown, and the model's reply (exact ids when a model wrote it)."""
+
+    observation: str
+    reply: str
+    reply_ids: list[int] | None = None
+
+
+_SENTINEL = "\u27e6reply{}\u27e7"  # ⟦reply0⟧: stands in for a reply's ids while the chat template renders
+
+
+class PromptBuilder:
+    """Chat messages and token-level prompts for one family and tokenizer."""
+
+    def __init__(self, tokenizer: Any, family: str, *, history: int | None = 4, spec: PromptSpec | None = None):
+        if history is not None and history < 0:
+            raise ValueError(f"history must be >= 0 or None (all turns), got {history}")
+        if getattr(tokenizer, "chat_template", None) is None:
+            raise ValueError("the tokenizer has no chat template; set tokenizer.chat_template")
+        self.tokenizer = tokenizer
+        self.family = family
+        self.history = history
+        self.spec = spec or spec_for(family)
+        eos = getattr(tokenizer, "eos_token_id", None)
+        self._end_ids = {int(eos)} if eos is not None else set()
+
+    def system_text(self, task: str, privileged: Mapping[str, Any] | str | None = None) -> str:
+        text = f"{self.spec.role}\n\n{task}\n\n{self.spec.answer_format}"
+        extra = privileged_text(privileged)
+        if extra:
+            text += f"\n\nPrivileged information (the player does not see this):\n{extra}"
+        return text
+
+    def window(self, past: Sequence[PastTurn]) -> list[PastTurn]:
+        if self.history is None:
+            return list(past)
+        return list(past[len(past) - self.history :]) if self.history else []
+
+    def messages(
+        self,
+        task: str,
+        past: Sequence[PastTurn],
+        observation: str,
+        privileged: Mapping[str, Any] | str | None = None,
+    ) -> list[dict[str, str]]:
+        """The chat as text messages (for chat APIs and for reading)."""
+        msgs = [{"role": "system", "content": self.system_text(task, privileged)}]
+        for turn in self.window(past):
+            msgs += [{"role": "user", "content": turn.observation}, {"role": "assistant", "content": turn.reply}]
+        msgs.append({"role": "user", "content": observation})
+        return msgs
+
+    def prompt_ids(
+        self,
+        task: str,
+        past: Sequence[PastTurn],
+        observation: str,
+        privileged: Mapping[str, Any] | str | None = None,
+    ) -> list[int]:
+        """Token ids of the chat with the generation prompt; past replies spliced in as their exact ids."""
+        shown = self.window(past)
+        msgs = [{"role": "system", "content": self.system_text(task, privileged)}]
+        for k, turn in enumerate(shown):
+            reply = _SENTINEL.format(k) if turn.reply_ids is not None else turn.reply
+            msgs += [{"role": "user", "content": turn.observation}, {"role": "assistant", "content": reply}]
+        msgs.append({"role": "user", "content": observation})
+        text = self.tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
+        ids: list[int] = []
+        for k, turn in enumerate(shown):
+            if turn.reply_ids is None:
+                continue
+            head, sep, text = text.partition(_SENTINEL.format(k))
+            if not sep:
+                raise ValueError("the chat template dropped or altered an assistant message; cannot splice ids")
+            ids += self._encode(head)
+            reply = list(turn.reply_ids)
+            ids += reply
+            if reply and reply[-1] in self._end_ids:
+                text = self._drop_leading_end(text)
+        return ids + self._encode(text)
+
+    def _encode(self, text: str) -> list[int]:
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"]) if text else []
+
+    def _drop_leading_end(self, text: str) -> str:
+        """A reply that ended with the end-of-turn token already closed the turn: drop the template's copy."""
+        for end_id in self._end_ids:
+            end = self.tokenizer.convert_ids_to_tokens(end_id)
+            if isinstance(end, str) and text.startswith(end):
+                return text[len(end) :]
+        return text

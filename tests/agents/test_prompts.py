@@ -1,0 +1,94 @@
+"""Prompts and action parsing: formats accepted, privileged text for teachers only, exact token splicing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import pytest
+
+from distillgym.agents.parsing import extract_action_text, parse_action
+from distillgym.agents.prompts import PastTurn, PromptBuilder, privileged_text
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        ("<action>Left</action>", "Left"),
+        ("I think up is bad. <action>up</action> wait <action>Down</action>", "Down"),
+        ("thought: the box is right of me\nmove: Right", "Right"),
+        ("Thought: go around. Action: [down]", "Down"),
+        ("Up", "Up"),
+        ("  left.  ", "Left"),
+        ("<action>Right", "Right"),  # generation stopped before the closing tag
+        ("banana", None),
+        ("<action>sideways</action>", None),
+    ],
+)
+def test_directional_parser_accepts_natural_formats(reply: str, expected: str | None) -> None:
+    assert parse_action("sokoban", reply) == expected
+    assert parse_action("2048", reply) == expected
+
+
+def test_command_parser_for_text_families() -> None:
+    assert parse_action("household", "thought: I need the apple\naction: take apple from table 1") == (
+        "take apple from table 1"
+    )
+    assert parse_action("household", "<action>go to sink 1</action>") == "go to sink 1"
+    assert parse_action("household", "open fridge 1") == "open fridge 1"
+    assert parse_action("household", "   ") is None
+    assert extract_action_text("x" * 100000)  # long input is bounded, never an error
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tiny_model: tuple) -> Any:
+    return tiny_model[1]
+
+
+def test_teacher_prompt_has_privileged_text_and_student_never(tokenizer: Any) -> None:
+    env = gym.make("distillgym/Sokoban-6x6-2-v0")
+    obs, info = env.reset(seed=3)
+    plan = info["privileged"]["expert_plan"]
+    builder = PromptBuilder(tokenizer, "sokoban")
+    past = [PastTurn(obs, "<action>Up</action>", None)]
+    student = tokenizer.decode(builder.prompt_ids(info["task"], past, obs))
+    teacher = tokenizer.decode(builder.prompt_ids(info["task"], past, obs, privileged=info["privileged"]))
+    plan_text = "The expert's plan from here: " + ", ".join(plan)
+    assert privileged_text(info["privileged"]) in teacher
+    assert plan_text in teacher and "Privileged information" in teacher
+    assert plan_text not in student and "Privileged" not in student
+    # the teacher's prompt differs only inside the system message
+    assert teacher.split("<|im_end|>", 1)[1] == student.split("<|im_end|>", 1)[1]
+    custom = tokenizer.decode(builder.prompt_ids(info["task"], [], obs, privileged="Skill: push boxes off walls."))
+    assert "Skill: push boxes off walls." in custom
+    text_msgs = builder.messages(info["task"], past, obs)
+    assert all(plan_text not in m["content"] for m in text_msgs)
+    expected = "The expert's plan from here: Up, Left"
+    assert privileged_text({"expert_plan": ["Up", "Left"], "expert_depth": 3}) == expected
+
+
+def test_past_replies_are_spliced_as_exact_ids(tokenizer: Any) -> None:
+    builder = PromptBuilder(tokenizer, "sokoban", history=None)
+    # a reply tokenized character by character: re-tokenizing its text would merge these tokens
+    reply_text = "<action>Left</action>"
+    reply_ids = [tokenizer.convert_tokens_to_ids(tokenizer.tokenize(ch)[0]) for ch in reply_text]
+    assert tokenizer(reply_text, add_special_tokens=False)["input_ids"] != reply_ids
+    p1 = builder.prompt_ids("Task.", [], "obs one")
+    p2 = builder.prompt_ids("Task.", [PastTurn("obs one", reply_text, reply_ids)], "obs two")
+    assert p2[: len(p1) + len(reply_ids)] == p1 + reply_ids  # prompt_2 extends prompt_1 + completion_1 exactly
+    env_part = tokenizer.decode(p2[len(p1) + len(reply_ids) :])
+    assert env_part == "<|im_end|>\n<|im_start|>user\nobs two<|im_end|>\n<|im_start|>assistant\n"
+    # a reply that ended with the end-of-turn token is not closed twice
+    ended = [*reply_ids, tokenizer.eos_token_id]
+    p3 = builder.prompt_ids("Task.", [PastTurn("obs one", reply_text, ended)], "obs two")
+    assert tokenizer.decode(p3[len(p1) + len(ended) :]).startswith("\n<|im_start|>user\nobs two")
+
+
+def test_history_window_bounds_the_prompt(tokenizer: Any) -> None:
+    past = [PastTurn(f"board {k}", f"<action>Up</action>{k}", None) for k in range(6)]
+    text = tokenizer.decode(PromptBuilder(tokenizer, "2048", history=2).prompt_ids("T", past, "now"))
+    assert "board 4" in text and "board 5" in text and "board 3" not in text
+    none = tokenizer.decode(PromptBuilder(tokenizer, "2048", history=0).prompt_ids("T", past, "now"))
+    assert "board" not in none and none.endswith("now<|im_end|>\n<|im_start|>assistant\n")
+    with pytest.raises(ValueError, match="history"):
+        PromptBuilder(tokenizer, "2048", history=-1)
