@@ -219,8 +219,8 @@ def _cache_of(out: Any) -> Any:
 class TransformersBackend:
     """Batched sampling with a KV cache on any transformers causal LM, any device.
 
-    Prompts are left-padded (position ids follow the attention mask) and each finished row stops feeding tokens
-    into its result. `score` is the matching scorer.
+    Prompts are left-padded (position ids follow the attention mask); a row that finishes leaves the batch and the
+    KV cache, so short replies cost nothing while long ones finish. `score` is the matching scorer.
     """
 
     def __init__(self, model: Any, tokenizer: Any, *, batch_size: int = 64, name: str = "") -> None:
@@ -268,7 +268,7 @@ class TransformersBackend:
         tokens: list[list[int]] = [[] for _ in range(n)]
         logps: list[list[float]] = [[] for _ in range(n)]
         reason = ["length"] * n
-        active = torch.ones(n, dtype=torch.bool)
+        rows = list(range(n))  # which prompt each live batch row belongs to; finished rows leave the batch
         stop_ids = torch.tensor(sorted(self.stop_ids), dtype=torch.long, device=self.device)
         for _ in range(params.max_tokens):
             logp_all = torch.log_softmax(logits, dim=-1)
@@ -279,18 +279,23 @@ class TransformersBackend:
                 tok = torch.multinomial(probs, 1, generator=gen).squeeze(-1)
             tok_logp = logp_all.gather(-1, tok.unsqueeze(-1)).squeeze(-1)
             tok_cpu, logp_cpu = tok.tolist(), tok_logp.tolist()
-            finished_eos = torch.isin(tok, stop_ids).tolist() if len(stop_ids) else [False] * n
-            for i in range(n):
-                if not active[i]:
-                    continue
-                tokens[i].append(tok_cpu[i])
-                logps[i].append(logp_cpu[i])
+            ended = torch.isin(tok, stop_ids).tolist() if len(stop_ids) else [False] * len(rows)
+            keep = []
+            for j, i in enumerate(rows):
+                tokens[i].append(tok_cpu[j])
+                logps[i].append(logp_cpu[j])
                 hit_stop = bool(params.stop) and any(s in decode(self.tokenizer, tokens[i]) for s in params.stop)
-                if finished_eos[i] or hit_stop:
-                    active[i], reason[i] = False, "stop"
-            if not bool(active.any()):
+                if ended[j] or hit_stop:
+                    reason[i] = "stop"
+                else:
+                    keep.append(j)
+            if not keep:
                 break
-            tok = torch.where(active.to(tok.device), tok, torch.full_like(tok, self.pad_id))
+            if len(keep) < len(rows):  # drop finished rows from the batch and the KV cache
+                idx = torch.tensor(keep, dtype=torch.long, device=self.device)
+                past.batch_select_indices(idx)
+                tok, mask, next_pos = tok[idx], mask[idx], next_pos[idx]
+                rows = [rows[j] for j in keep]
             mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
             out = self.model(
                 input_ids=tok.unsqueeze(-1),
