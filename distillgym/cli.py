@@ -151,6 +151,81 @@ def expert(
     env.close()
 
 
+@app.command("eval")
+def eval_command(
+    agent: Annotated[
+        list[str],
+        typer.Option("--agent", "-a", help="expert, random, tiny, a model directory or an HF name; repeatable."),
+    ],
+    env: Annotated[
+        list[str], typer.Option("--env", "-e", help="Environment id (prefix optional) or 'all'; repeatable.")
+    ],
+    episodes: Annotated[int, typer.Option(min=1, help="Seeded tasks per env (task indices 0..N-1).")] = 20,
+    out: Annotated[str | None, typer.Option(help="Output folder (default runs/eval/<time>).")] = None,
+    split: Annotated[str, typer.Option(help="train or test.")] = "test",
+    seed: Annotated[int, typer.Option(help="Rollout seed (the agents' randomness).")] = 0,
+    num_envs: Annotated[int, typer.Option(min=1, help="Environments played at once per (agent, env).")] = 16,
+    temperature: Annotated[float, typer.Option(min=0.0, help="Model sampling temperature (0 = greedy).")] = 0.0,
+    max_tokens: Annotated[int, typer.Option(min=1, help="Model tokens per reply.")] = 32,
+    history: Annotated[int, typer.Option(help="Past turns in a model's prompt (-1 = all).")] = 4,
+    batch_size: Annotated[int, typer.Option(min=1, help="Model prompts per generation batch.")] = 64,
+    export_jsonl: Annotated[bool, typer.Option(help="Also write every Episode to episodes.jsonl.")] = False,
+    export_dataset: Annotated[bool, typer.Option(help="Also save a Hugging Face dataset to dataset/.")] = False,
+    progress: Annotated[bool, typer.Option(help="Progress bars on stderr.")] = True,
+    option: OptionList = None,
+) -> None:
+    """Evaluate agents on environments over the same seeded tasks; write result.json, results.md, results.png.
+
+    Example: distillgym eval --agent expert --agent random --env Sokoban-6x6-2-v0 --episodes 20 --out runs/eval/x
+    """
+    import shlex
+    from pathlib import Path
+
+    from distillgym.eval.evaluate import UnknownAgentError, UnknownEnvError, check_agent_spec, evaluate, resolve_env_ids
+    from distillgym.eval.export import save_dataset, write_jsonl
+    from distillgym.eval.report import markdown_table, write_report
+
+    try:
+        env_ids = resolve_env_ids(env)
+    except UnknownEnvError as e:
+        raise typer.BadParameter(str(e), param_hint="--env") from e
+    try:
+        for spec in agent:
+            check_agent_spec(spec)
+    except UnknownAgentError as e:
+        raise typer.BadParameter(str(e), param_hint="--agent") from e
+    env_kwargs = _env_kwargs(option)
+    out_dir = Path(out) if out else Path("runs/eval") / time.strftime("%Y%m%d-%H%M%S")
+    argv = ["distillgym", "eval"]
+    argv += [x for a in agent for x in ("--agent", a)] + [x for e in env for x in ("--env", e)]
+    argv += ["--episodes", str(episodes), "--out", str(out_dir), "--split", split, "--seed", str(seed)]
+    argv += ["--num-envs", str(num_envs), "--temperature", str(temperature), "--max-tokens", str(max_tokens)]
+    argv += ["--history", str(history), "--batch-size", str(batch_size)]
+    argv += [x for o in option or [] for x in ("-o", o)]
+    argv += ["--export-jsonl"] * export_jsonl + ["--export-dataset"] * export_dataset
+    try:
+        result = evaluate(
+            agent, env_ids, episodes, split=split, seed=seed, num_envs=num_envs, env_kwargs=env_kwargs,
+            temperature=temperature, max_tokens=max_tokens, history=None if history < 0 else history,
+            batch_size=batch_size, progress=progress,
+        )  # fmt: skip
+    except UnknownAgentError as e:
+        raise typer.BadParameter(str(e), param_hint="--agent") from e
+    except TypeError as e:  # an env option the environment does not take
+        raise typer.BadParameter(str(e), param_hint="--option") from e
+    paths = write_report(result, out_dir, command=shlex.join(argv))
+    if export_jsonl:
+        paths["episodes"] = write_jsonl(result.all_episodes(), out_dir / "episodes.jsonl")
+    if export_dataset:
+        if not progress:
+            import datasets
+
+            datasets.disable_progress_bars()
+        paths["dataset"] = save_dataset(result.all_episodes(), out_dir / "dataset")
+    typer.echo(markdown_table(result))
+    typer.echo("\nwrote " + ", ".join(str(p) for p in paths.values()))
+
+
 def main() -> None:
     app()
 
