@@ -26,7 +26,7 @@ def group_advantages(
     for idx in members.values():
         x = r[idx]
         a = x - x.mean()
-        if normalize_std:
+        if normalize_std and x.std() + eps > 0:  # an all-equal group stays at 0 (no 0/0)
             a = a / (x.std() + eps)
         out[idx] = a
     return out
