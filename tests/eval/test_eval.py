@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ from distillgym.eval.evaluate import (
     resolve_env_ids,
     wilson_interval,
 )
-from distillgym.eval.export import from_dataset, read_jsonl, save_dataset, to_dataset, write_jsonl
+from distillgym.eval.export import TURN_FIELDS, from_dataset, read_jsonl, save_dataset, to_dataset, write_jsonl
 from distillgym.eval.report import load_result, markdown_table, write_report
 from distillgym.types import Episode, Turn
 from tests.conftest import ALL_IDS
@@ -154,6 +155,9 @@ def test_dataset_rows_columns_and_round_trip(tmp_path: Path) -> None:
     assert [t["completion_ids"] for t in ds[0]["turns"]] == [[7, 8], [9, 10, 11]]
     assert ds[1]["turns"][0]["completion_ids"] is None
     assert from_dataset(ds) == eps
+    # every Episode and Turn field has a column: a new field in distillgym.types must be added to the layout
+    assert {f.name for f in fields(Episode)} <= set(ds.column_names)
+    assert {f.name for f in fields(Turn)} == set(TURN_FIELDS) == set(ds.features["turns"].feature)
     save_dataset(eps, tmp_path / "ds")
     assert from_dataset(datasets.load_from_disk(str(tmp_path / "ds"))) == eps
 
