@@ -73,34 +73,45 @@ class Episode:
     def done(self) -> bool:
         return bool(self.turns) and (self.turns[-1].terminated or self.turns[-1].truncated)
 
-    def samples(self) -> list[Sample]:
-        """Training sequences, token-in/token-out: consecutive turns whose prompt extends the previous prompt and
-        completion are merged into one Sample whose completion interleaves the model's tokens (loss mask 1, sampled
-        logprobs) with the tokens the environment wrote in between (mask 0, logprob 0.0); a turn whose prompt does
-        not extend the previous one (a bounded history window) starts a new Sample. Turns without token ids
-        (experts, people) are skipped."""
+    def samples(self, chain: bool = True) -> list[Sample]:
+        """Training sequences, token-in/token-out.
+
+        chain=True: consecutive turns whose prompt extends the previous prompt and completion are merged into one
+        Sample whose completion interleaves the model's tokens (loss mask 1, sampled logprobs) with the tokens the
+        environment wrote in between (mask 0, logprob 0.0); a turn whose prompt does not extend the previous one (a
+        bounded history window) starts a new Sample. chain=False: one Sample per turn. `Sample.turn_index` maps
+        each completion token to its turn (-1 on environment tokens). Turns without token ids (experts, people)
+        are skipped.
+        """
         out: list[Sample] = []
         prompt: list[int] = []
         comp: list[int] = []
         mask: list[int] = []
         logp: list[float] = []
-        for turn in self.turns:
+        turn_index: list[int] = []
+
+        def flush() -> None:
+            if prompt:
+                out.append(Sample(prompt, comp, mask, logp, self.total_reward, group_id=self.group_id,
+                                  turn_index=turn_index))  # fmt: skip
+
+        for k, turn in enumerate(self.turns):
             if turn.prompt_ids is None or turn.completion_ids is None:
                 continue
+            n = len(turn.completion_ids)
+            lp = list(turn.logprobs) if turn.logprobs is not None else [0.0] * n
             seq = prompt + comp
-            lp = list(turn.logprobs) if turn.logprobs is not None else [0.0] * len(turn.completion_ids)
-            if prompt and turn.prompt_ids[: len(seq)] == seq and len(turn.prompt_ids) >= len(seq):
+            if chain and prompt and len(turn.prompt_ids) >= len(seq) and turn.prompt_ids[: len(seq)] == seq:
                 env = turn.prompt_ids[len(seq) :]
                 comp += env + turn.completion_ids
-                mask += [0] * len(env) + [1] * len(turn.completion_ids)
+                mask += [0] * len(env) + [1] * n
                 logp += [0.0] * len(env) + lp
+                turn_index += [-1] * len(env) + [k] * n
                 continue
-            if prompt:
-                out.append(Sample(prompt, comp, mask, logp, self.total_reward, group_id=self.group_id))
+            flush()
             prompt, comp = list(turn.prompt_ids), list(turn.completion_ids)
-            mask, logp = [1] * len(comp), lp
-        if prompt:
-            out.append(Sample(prompt, comp, mask, logp, self.total_reward, group_id=self.group_id))
+            mask, logp, turn_index = [1] * n, lp, [k] * n
+        flush()
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -132,9 +143,12 @@ class Sample:
     reward: float = 0.0
     advantage: float = 0.0
     group_id: int | None = None
+    turn_index: list[int] | None = None  # per completion token: the Episode turn it belongs to (-1: env tokens)
 
     def __post_init__(self) -> None:
         n = len(self.completion_ids)
+        if self.turn_index is not None and len(self.turn_index) != n:
+            raise ValueError(f"Sample.turn_index has {len(self.turn_index)} entries for {n} completion ids")
         if len(self.loss_mask) != n:
             raise ValueError(f"Sample.loss_mask has {len(self.loss_mask)} entries for {n} completion ids")
         if len(self.old_logprobs) != n:

@@ -56,6 +56,21 @@ def test_loss_mask_is_zero_exactly_on_environment_tokens(episodes: list[Episode]
             assert tokenizer.decode(env_ids) == expected
         logp = [lp for lp, m in zip(sample.old_logprobs, mask, strict=True) if m]
         assert logp == [x for t in ep.turns for x in t.logprobs]
+        assert sample.turn_index == [-1 if m == 0 else k for k, m in _turn_of(ep, mask)]
+        per_turn = ep.samples(chain=False)
+        assert [s.completion_ids for s in per_turn] == [t.completion_ids for t in ep.turns]
+        assert all(s.loss_mask == [1] * len(s.completion_ids) for s in per_turn)
+
+
+def _turn_of(ep: Episode, mask: list[int]) -> list[tuple[int, int]]:
+    """(turn, mask) per token, counting model runs as turns."""
+    out, turn, prev = [], -1, 0
+    for m in mask:
+        if m == 1 and prev == 0:
+            turn += 1
+        out.append((turn, m))
+        prev = m
+    return out
 
 
 def test_sampled_logprobs_match_the_scorer(episodes: list[Episode], tiny_model: tuple) -> None:
