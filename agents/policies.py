@@ -31,6 +31,7 @@ class ActRequest:
     past: list[PastTurn] = field(default_factory=list)
     episode: int = 0  # index of the episode in its rollout (seeds per-episode randomness)
     step: int = 0
+    seed: int = 0  # the rollout's seed: with episode and step, seeds randomness independent of batching
 
 
 @dataclass
@@ -69,7 +70,7 @@ class RandomAgent:
     def act(self, requests: Sequence[ActRequest], seed: int) -> list[ActResult]:
         out = []
         for req in requests:
-            rng = np.random.default_rng([seed, req.episode, req.step])
+            rng = np.random.default_rng([req.seed, req.episode, req.step])  # the same for any num_envs
             actions = _actions(req)
             a = actions[int(rng.integers(len(actions)))]
             out.append(ActResult(action=a, reply=a))

@@ -119,6 +119,7 @@ def collect(
                     past=s.past,
                     episode=s.index,
                     step=s.episode.num_steps,
+                    seed=seed,
                 )
                 for s in running
                 if s.episode is not None

@@ -77,10 +77,9 @@ def bench_rollout(model: Any, tokenizer: Any, env_id: str, parallel: int, max_st
     from distillgym.agents.policies import ModelAgent
     from distillgym.agents.rollout import collect
 
-    agent = _TimedAgent(
-        ModelAgent(TransformersBackend(model, tokenizer, batch_size=parallel),
-                   sampling=SamplingParams(temperature=1.0, max_tokens=max_tokens), history=4)  # fmt: skip
-    )
+    backend = TransformersBackend(model, tokenizer, batch_size=parallel)
+    sampling = SamplingParams(temperature=1.0, max_tokens=max_tokens)
+    agent = _TimedAgent(ModelAgent(backend, sampling=sampling, history=4))
     t = time.perf_counter()
     episodes = collect(agent, env_id, parallel, num_envs=parallel, seed=0, env_kwargs={"max_steps": max_steps},
                        progress=False)  # fmt: skip

@@ -137,3 +137,9 @@ def test_bad_rollout_arguments() -> None:
         collect(RandomAgent(), "2048-v0", 1, group_size=0)
     with pytest.raises(ValueError, match="num_envs"):
         collect(RandomAgent(), "2048-v0", 1, num_envs=0)
+
+
+def test_random_agent_does_not_depend_on_batching() -> None:
+    a = collect(RandomAgent(), "Sokoban-v0", 3, seed=4, num_envs=1, progress=False)
+    b = collect(RandomAgent(), "Sokoban-v0", 3, seed=4, num_envs=3, progress=False)
+    assert [e.to_json() for e in a] == [e.to_json() for e in b]
