@@ -226,6 +226,44 @@ def eval_command(
     typer.echo("\nwrote " + ", ".join(str(p) for p in paths.values()))
 
 
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": False})
+def train(
+    ctx: typer.Context,
+    config: Annotated[str | None, typer.Option("--config", "-c", help="YAML config file.")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue from the last checkpoint in out_dir.")] = False,
+    help_config: Annotated[bool, typer.Option("--help-config", help="List every config field and exit.")] = False,
+) -> None:
+    """Train an agent. Overrides follow as KEY=VALUE (e.g. algo=grpo env=Sokoban-v0 grpo.clip_high=0.28).
+
+    Example: distillgym train algo=sft iterations=20 out_dir=runs/train/sft
+    """
+    from distillgym.trainers.config import TrainConfig, describe, load_config
+
+    if help_config:
+        from distillgym.trainers import ALGORITHMS
+
+        typer.echo("Shared fields:\n" + describe(TrainConfig))
+        for name in ALGORITHMS:
+            typer.echo(f"\n{name}.* fields:\n" + describe(ALGORITHMS[name].Config))
+        return
+    try:
+        cfg, algo_cfg = load_config(config, list(ctx.args))
+    except (ValueError, FileNotFoundError) as e:
+        raise typer.BadParameter(str(e), param_hint="config") from e
+    from distillgym.trainers.loop import read_metrics, train
+
+    try:
+        run = train(cfg, algo_cfg, resume=resume)
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="config") from e
+    evals = [m for m in read_metrics(run.out) if "eval/success" in m]
+    if evals:
+        first, last = evals[0], evals[-1]
+        typer.echo(f"held-out success: {100 * first['eval/success']:.1f}% at iteration {first['iteration']} -> "
+                   f"{100 * last['eval/success']:.1f}% at iteration {last['iteration']}")  # fmt: skip
+    typer.echo(f"wrote {run.out / 'model'}, {run.out / 'metrics.jsonl'}, {run.out / 'learning_curve.png'}")
+
+
 def main() -> None:
     app()
 

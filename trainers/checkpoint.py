@@ -1,0 +1,97 @@
+"""Checkpoints that a killed run resumes from exactly: model, optimizer, scheduler, RNG states, loop position and
+algorithm state (EMA or frozen teachers), written atomically (a directory renamed into place when complete)."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from distillgym.trainers.config import to_dict
+
+PREFIX = "ckpt-"
+
+
+def _dir(out: Path) -> Path:
+    return out / "checkpoints"
+
+
+def save(run: Any, algo_cfg: Any) -> Path:
+    """Write checkpoint `ckpt-<iteration>` under out/checkpoints and keep the most recent `keep_checkpoints`."""
+    root = _dir(run.out)
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / f"{PREFIX}{run.iteration:06d}"
+    tmp = root / f".tmp-{PREFIX}{run.iteration:06d}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    extra_modules = {k: v.state_dict() for k, v in run.extra.items() if hasattr(v, "state_dict")}
+    extra_plain = {k: v for k, v in run.extra.items() if not hasattr(v, "state_dict")}
+    torch.save(
+        {
+            "model": run.model.state_dict(),
+            "optimizer": run.optimizer.state_dict(),
+            "scheduler": run.scheduler.state_dict(),
+            "extra_modules": extra_modules,
+            "extra": extra_plain,
+            "rng": {
+                "python": random.getstate(),
+                "numpy": np.random.get_state(),
+                "torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+            },
+        },
+        tmp / "state.pt",
+    )
+    meta = {"iteration": run.iteration, "env_steps": run.env_steps, "config": to_dict(run.cfg),
+            "algo_config": to_dict(algo_cfg)}  # fmt: skip
+    (tmp / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
+    shutil.rmtree(final, ignore_errors=True)
+    tmp.rename(final)
+    for old in sorted(root.glob(f"{PREFIX}*"))[: -max(1, run.cfg.keep_checkpoints)]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def latest(out: Path) -> Path | None:
+    """The most recent complete checkpoint under out/checkpoints, or None."""
+    done = [d for d in sorted(_dir(out).glob(f"{PREFIX}*")) if (d / "meta.json").is_file()]
+    return done[-1] if done else None
+
+
+def load(run: Any, path: Path) -> None:
+    """Restore `run` from checkpoint `path` (the same config is expected; the iteration count may grow)."""
+    meta = json.loads((path / "meta.json").read_text())
+    state = torch.load(path / "state.pt", map_location=run.device, weights_only=False)
+    run.model.load_state_dict(state["model"])
+    run.optimizer.load_state_dict(state["optimizer"])
+    run.scheduler.load_state_dict(state["scheduler"])
+    for k, sd in state["extra_modules"].items():
+        if k not in run.extra:
+            raise ValueError(f"checkpoint {path} holds algorithm state {k!r} that this run does not have")
+        run.extra[k].load_state_dict(sd)
+    run.extra.update(state["extra"])
+    rng = state["rng"]
+    random.setstate(rng["python"])
+    np.random.set_state(rng["numpy"])
+    torch.set_rng_state(rng["torch"].cpu())
+    if rng["cuda"] is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(rng["cuda"])
+    run.iteration = int(meta["iteration"])
+    run.env_steps = int(meta["env_steps"])
+
+
+def check_compatible(run: Any, path: Path) -> None:
+    """A resumed run must use the checkpoint's settings, except how long it runs and how it reports."""
+    meta = json.loads((path / "meta.json").read_text())
+    now = to_dict(run.cfg)
+    free = {"iterations", "eval_every", "eval_episodes", "checkpoint_every", "keep_checkpoints", "progress",
+            "tensorboard", "threads", "device"}  # fmt: skip
+    diff = [k for k, v in meta["config"].items() if k not in free and json.dumps(now.get(k), default=str)
+            != json.dumps(v, default=str)]  # fmt: skip
+    if diff:
+        raise ValueError(f"cannot resume from {path}: config fields differ from the checkpoint's: {', '.join(diff)}")

@@ -1,0 +1,334 @@
+"""Shared training primitives: the run (model, optimizer, schedule, generation backend), task sampling, rollouts,
+per-token batches from Samples, teacher scoring, gradient accumulation, EMA and frozen teachers.
+
+Algorithms (one file each) compose these; none of them subclasses another.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from distillgym.agents.generation import SamplingParams, TransformersBackend, completion_logprobs
+from distillgym.agents.policies import Agent, ModelAgent
+from distillgym.agents.prompts import PastTurn, PromptBuilder
+from distillgym.agents.rollout import collect
+from distillgym.trainers.config import TrainConfig
+from distillgym.types import Episode, Sample
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+@dataclass
+class Run:
+    """Everything a training run holds between iterations."""
+
+    cfg: TrainConfig
+    model: Any
+    tokenizer: Any
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    backend: TransformersBackend
+    device: torch.device
+    out: Path
+    family: str
+    iteration: int = 0  # iterations completed
+    env_steps: int = 0  # environment steps taken in training rollouts so far
+    extra: dict[str, Any] = field(default_factory=dict)  # algorithm state saved with checkpoints (e.g. EMA teacher)
+
+    @property
+    def pad_id(self) -> int:
+        return self.backend.pad_id
+
+    def builder(self, history: int | None = None) -> PromptBuilder:
+        return PromptBuilder(self.tokenizer, self.family, history=self.cfg.history if history is None else history)
+
+
+def make_schedule(optimizer: torch.optim.Optimizer, cfg: TrainConfig, total_steps: int) -> Any:
+    """Linear warmup, then constant, linear decay to 0 or cosine decay to 0."""
+    if cfg.schedule not in ("constant", "linear", "cosine"):
+        raise ValueError(f"config field schedule must be constant, linear or cosine, got {cfg.schedule!r}")
+
+    def factor(step: int) -> float:
+        if cfg.warmup_steps and step < cfg.warmup_steps:
+            return (step + 1) / cfg.warmup_steps
+        if cfg.schedule == "constant":
+            return 1.0
+        progress = min(1.0, (step - cfg.warmup_steps) / max(1, total_steps - cfg.warmup_steps))
+        return 1.0 - progress if cfg.schedule == "linear" else 0.5 * (1 + math.cos(math.pi * progress))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def wrap_lora(model: Any, cfg: TrainConfig) -> Any:
+    """LoRA adapters through peft (only the adapters train)."""
+    from peft import LoraConfig, get_peft_model
+
+    return get_peft_model(
+        model, LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, target_modules=cfg.lora_targets, lora_dropout=0.0)
+    )
+
+
+def train_tasks(cfg: TrainConfig, iteration: int) -> list[int]:
+    """The training task indices of an iteration: fresh ones, or a seeded draw from a pool of `train_pool`."""
+    if cfg.train_pool:
+        rng = np.random.default_rng([cfg.seed, iteration, 7])
+        k = min(cfg.tasks_per_iter, cfg.train_pool)
+        return sorted(int(t) for t in rng.choice(cfg.train_pool, size=k, replace=False))
+    start = iteration * cfg.tasks_per_iter
+    return list(range(start, start + cfg.tasks_per_iter))
+
+
+def model_agent(run: Run, *, privileged: bool | str = False, temperature: float | None = None) -> ModelAgent:
+    cfg = run.cfg
+    t = cfg.temperature if temperature is None else temperature
+    sampling = SamplingParams(temperature=t, top_p=cfg.top_p, max_tokens=cfg.max_tokens)
+    return ModelAgent(run.backend, sampling=sampling, history=cfg.history, privileged=privileged,
+                      name=f"{cfg.model}@{run.iteration}")  # fmt: skip
+
+
+def rollout(run: Run, agent: Agent, tasks: Sequence[int], group_size: int, *, split: str = "train") -> list[Episode]:
+    """Episodes of `agent` on `tasks`, seeded by the run's seed and iteration (a resumed run replays them)."""
+    eps = collect(agent, run.cfg.env, list(tasks), split=split, group_size=group_size, num_envs=run.cfg.num_envs,
+                  seed=run.cfg.seed * 100_003 + run.iteration, env_kwargs=run.cfg.env_kwargs,
+                  progress=False)  # fmt: skip
+    if split == "train":
+        run.env_steps += sum(e.num_steps for e in eps)
+    return eps
+
+
+# --------------------------------------------------------------------------------------- batches and scoring
+
+
+@dataclass
+class Batch:
+    """Per-token tensors for a list of Samples: [B, T] on the run's device."""
+
+    samples: list[Sample]
+    mask: torch.Tensor  # 1 on model tokens
+    old_logp: torch.Tensor  # sampled logprobs (0 on env tokens and padding)
+    advantages: torch.Tensor  # per token
+    num_tokens: int  # model tokens in the whole optimizer step (for token-mean aggregation across micro-batches)
+    num_seqs: int  # sequences in the whole optimizer step
+
+
+def token_tensor(rows: Sequence[Sequence[float]], width: int, device: torch.device) -> torch.Tensor:
+    out = torch.zeros((len(rows), width), dtype=torch.float32)
+    for i, r in enumerate(rows):
+        if len(r):
+            out[i, : len(r)] = torch.tensor(list(r), dtype=torch.float32)
+    return out.to(device)
+
+
+def make_batch(samples: list[Sample], device: torch.device, advantages: Sequence[Sequence[float]] | None = None,
+               *, num_tokens: int | None = None, num_seqs: int | None = None) -> Batch:  # fmt: skip
+    """Tensors of `samples`; per-token advantages default to each Sample's scalar advantage."""
+    width = max(1, max(len(s.completion_ids) for s in samples))
+    if advantages is None:
+        advantages = [[s.advantage] * len(s.completion_ids) for s in samples]
+    mask = token_tensor([s.loss_mask for s in samples], width, device)
+    return Batch(
+        samples=samples,
+        mask=mask,
+        old_logp=token_tensor([s.old_logprobs for s in samples], width, device),
+        advantages=token_tensor(advantages, width, device),
+        num_tokens=num_tokens if num_tokens is not None else int(mask.sum().item()),
+        num_seqs=num_seqs if num_seqs is not None else len(samples),
+    )
+
+
+def logprobs(model: Any, samples: Sequence[Sample], pad_id: int, *, prompts: Sequence[Sequence[int]] | None = None,
+             temperature: float = 1.0, logits: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:  # fmt: skip
+    """Log-probabilities [B, T] of the samples' completion ids (under their own prompts, or `prompts`), with
+    gradients when enabled; the logits [B, T, V] too when asked."""
+    p = prompts if prompts is not None else [s.prompt_ids for s in samples]
+    logp, _, lg = completion_logprobs(model, p, [s.completion_ids for s in samples], pad_id=pad_id,
+                                      temperature=temperature, return_logits=logits)  # fmt: skip
+    return logp, lg
+
+
+def check_same_vocab(student_tok: Any, teacher_tok: Any) -> None:
+    """Teacher scoring needs one vocabulary: fail loudly otherwise."""
+    if len(student_tok) != len(teacher_tok) or student_tok.get_vocab() != teacher_tok.get_vocab():
+        raise ValueError(
+            f"teacher and student tokenizers differ ({len(teacher_tok)} vs {len(student_tok)} tokens): a teacher "
+            "can only score the student's token ids with the same vocabulary"
+        )
+
+
+def teacher_prompts(
+    episodes: Sequence[Episode],
+    builder: PromptBuilder,
+    privileged: Callable[[Episode, int], Any] | None,
+) -> list[list[int]]:
+    """For each model turn (in Episode.samples(chain=False) order): the teacher's prompt for the same completion,
+    the same history of exact reply ids and the privileged context `privileged(episode, turn)` (None: none)."""
+    out = []
+    for ep in episodes:
+        past: list[PastTurn] = []
+        for k, turn in enumerate(ep.turns):
+            if turn.prompt_ids is not None and turn.completion_ids is not None:
+                extra = privileged(ep, k) if privileged is not None else None
+                out.append(builder.prompt_ids(ep.task, past, turn.observation, extra))
+            reply = turn.info.get("reply", turn.action)
+            past.append(PastTurn(turn.observation, reply, turn.completion_ids))
+    return out
+
+
+def step_privileged(ep: Episode, turn: int) -> Any:
+    """Privileged context of a turn: what the env gave at that step (expert plan from there), else at reset."""
+    return ep.turns[turn].info.get("privileged") or ep.privileged or None
+
+
+def micro_batches(samples: list[Sample], size: int) -> list[list[Sample]]:
+    return [samples[i : i + size] for i in range(0, len(samples), max(1, size))]
+
+
+def optimize(
+    run: Run,
+    samples: list[Sample],
+    loss_fn: Callable[[list[Sample], int, int], tuple[torch.Tensor, dict[str, float]]],
+) -> dict[str, float]:
+    """One optimizer step over `samples`, accumulated over micro-batches.
+
+    loss_fn(micro, num_tokens, num_seqs) returns that micro-batch's share of the step's loss (already divided by
+    the whole step's token or sequence count) and metrics to average.
+    """
+    run.model.train()
+    run.optimizer.zero_grad(set_to_none=True)
+    num_tokens = sum(sum(s.loss_mask) for s in samples)
+    totals: dict[str, float] = {}
+    loss_total = 0.0
+    micros = micro_batches(samples, run.cfg.micro_batch_size)
+    for micro in micros:
+        loss, metrics = loss_fn(micro, num_tokens, len(samples))
+        loss.backward()
+        loss_total += float(loss.detach())
+        for k, v in metrics.items():
+            totals[k] = totals.get(k, 0.0) + float(v) * len(micro) / len(samples)
+    params = [p for p in run.model.parameters() if p.requires_grad]
+    grad_norm = torch.nn.utils.clip_grad_norm_(params, run.cfg.max_grad_norm or float("inf"))
+    run.optimizer.step()
+    run.scheduler.step()
+    return {"loss": loss_total, "grad_norm": float(grad_norm), "lr": run.scheduler.get_last_lr()[0], **totals}
+
+
+# ------------------------------------------------------------------------------------------------- teachers
+
+
+def frozen_copy(model: Any) -> Any:
+    """A frozen, detached copy of the model (a fixed teacher or a reference policy)."""
+    teacher = copy.deepcopy(model)
+    teacher.eval()
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    return teacher
+
+
+@torch.no_grad()
+def ema_update(teacher: Any, student: Any, decay: float) -> None:
+    """teacher <- decay * teacher + (1 - decay) * student, parameter by parameter."""
+    for t, s in zip(teacher.parameters(), student.parameters(), strict=True):
+        t.mul_(decay).add_(s.detach(), alpha=1 - decay)
+
+
+def reduce_step(per_token: torch.Tensor, mask: torch.Tensor, mode: str, *, num_tokens: int, num_seqs: int,
+                max_len: int | None = None) -> torch.Tensor:  # fmt: skip
+    """A micro-batch's share of the step loss under aggregation `mode` (see losses.aggregate): the shares of all
+    micro-batches of a step add up to the loss of the whole step computed at once."""
+    from distillgym.trainers.losses import aggregate
+
+    share = per_token.shape[0] / max(1, num_seqs)
+    if mode == "dapo":
+        return aggregate(per_token, mask, "dapo", num_tokens=max(1, num_tokens))
+    if mode == "dr_grpo":
+        return aggregate(per_token, mask, "dr_grpo", max_len=max_len) * share
+    return aggregate(per_token, mask, mode) * share  # type: ignore[arg-type]
+
+
+def episode_metrics(episodes: Sequence[Episode]) -> dict[str, float]:
+    """Training-rollout statistics for the log."""
+    if not episodes:
+        return {}
+    return {
+        "reward": float(np.mean([e.total_reward for e in episodes])),
+        "success": float(np.mean([e.success for e in episodes])),
+        "steps": float(np.mean([e.num_steps for e in episodes])),
+        "tokens": float(np.mean([e.num_completion_tokens for e in episodes])),
+        "invalid": float(np.mean([t.invalid_action for e in episodes for t in e.turns] or [0.0])),
+    }
+
+
+def reply_text(action: str) -> str:
+    """How a demonstration's action is written as a model reply (the prompts' answer format)."""
+    return f"<action>{action}</action>"
+
+
+def tokenize_demonstrations(run: Run, episodes: Sequence[Episode]) -> list[Episode]:
+    """Copies of `episodes` whose token-less turns (experts, people) carry token ids: the reply
+    `<action>ACTION</action><eos>` under the student's prompt with the same history, as if the model had written
+    it (logprobs stay None). Episodes that already have token ids come back unchanged."""
+    import dataclasses
+
+    builder = run.builder()
+    eos = run.tokenizer.eos_token_id
+    out: list[Episode] = []
+    for ep in episodes:
+        if all(t.completion_ids is not None for t in ep.turns):
+            out.append(ep)
+            continue
+        past: list[PastTurn] = []
+        turns = []
+        for turn in ep.turns:
+            text = reply_text(turn.action)
+            ids = list(run.tokenizer(text, add_special_tokens=False)["input_ids"]) + ([eos] if eos is not None else [])
+            prompt = builder.prompt_ids(ep.task, past, turn.observation)
+            turns.append(dataclasses.replace(turn, prompt_ids=prompt, completion_ids=ids, logprobs=None,
+                                             info={**turn.info, "reply": text}))  # fmt: skip
+            past.append(PastTurn(turn.observation, text, ids))
+        out.append(dataclasses.replace(ep, turns=turns))
+    return out
+
+
+def make_teacher(run: Run, kind: str, path: str = "") -> Any:
+    """The teacher's weights: 'self' (the training model itself: synced every step), 'frozen' (a copy of the
+    initial policy), 'ema' (a copy updated by `ema_update` after each step), or 'model' (a model at `path`,
+    frozen; its vocabulary must match the student's)."""
+    if kind == "self":
+        return run.model
+    if kind in ("frozen", "ema"):
+        return frozen_copy(run.model)
+    if kind == "model":
+        if not path:
+            raise ValueError("teacher 'model' needs teacher_path: a model directory or Hugging Face name")
+        from distillgym.agents.models import load
+
+        teacher, tok = load(path)
+        check_same_vocab(run.tokenizer, tok)
+        teacher.to(run.device)
+        return frozen_copy(teacher)
+    raise ValueError(f"unknown teacher kind {kind!r}: use self, frozen, ema or model")
+
+
+def distill_inputs(
+    run: Run, episodes: Sequence[Episode], *, teacher_privileged: bool
+) -> tuple[list[Sample], list[list[int]]]:
+    """Per-turn Samples of `episodes` (the student's own prompts) and, in the same order, the teacher's prompts
+    for the same completion ids (with each step's privileged context when `teacher_privileged`)."""
+    samples = [s for ep in episodes for s in ep.samples(chain=False)]
+    privileged = step_privileged if teacher_privileged else None
+    prompts = teacher_prompts(episodes, run.builder(), privileged)
+    if len(prompts) != len(samples):
+        raise RuntimeError("teacher prompts and samples are out of step")
+    return samples, prompts

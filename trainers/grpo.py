@@ -1,0 +1,95 @@
+"""GRPO (group-relative policy optimization), with GiGPO's step-level advantage as an option.
+
+Each iteration: G rollouts of each training task with the current policy; advantage of an episode = its return
+normalized within its group (GiGPO adds a step advantage normalized within anchor-state groups); the PPO-clipped
+surrogate on every model token, optionally with a k3 KL penalty to the initial policy; one optimizer step per
+pass (`updates_per_iter`). Math in shared ALGORITHMS.md ("Baselines").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from distillgym.trainers import core
+from distillgym.trainers.advantages import episode_advantages, gigpo_advantages
+from distillgym.trainers.losses import clipped_pg, kl_k3
+
+
+@dataclass
+class Config:
+    clip_low: float = 0.2  # PPO clip below 1 (ratio >= 1 - clip_low)
+    clip_high: float = 0.2  # PPO clip above 1 (DAPO's clip-higher uses 0.28)
+    kl_coef: float = 0.0  # k3 KL penalty to a frozen copy of the initial policy (0: no reference model)
+    loss_agg: str = "dapo"  # grpo | bnpo | dr_grpo | dapo (TRL's variants; dapo is TRL's default)
+    advantage: str = "grpo"  # grpo (episode return, group-normalized) | gigpo (+ step-level anchor-state groups)
+    normalize_std: bool = True  # divide by the group's reward std (Dr. GRPO turns this off)
+    gigpo_gamma: float = 0.95  # discount of GiGPO's step returns
+    gigpo_step_weight: float = 1.0  # weight w of the step advantage: A = A_episode + w * A_step
+    drop_zero_advantage: bool = True  # skip samples whose advantage is 0 everywhere (all-equal groups)
+    chain: bool = False  # train on chained multi-turn sequences instead of one sample per turn
+
+
+def setup(run: core.Run, cfg: Config) -> None:
+    if cfg.advantage not in ("grpo", "gigpo"):
+        raise ValueError(f"config field grpo.advantage must be grpo or gigpo, got {cfg.advantage!r}")
+    if cfg.kl_coef:
+        run.extra["reference"] = core.frozen_copy(run.model)
+
+
+def turn_advantages(episodes: list, cfg: Config) -> list[list[float]]:
+    if cfg.advantage == "gigpo":
+        return gigpo_advantages(episodes, gamma=cfg.gigpo_gamma, step_weight=cfg.gigpo_step_weight,
+                                normalize_std=cfg.normalize_std)  # fmt: skip
+    adv = episode_advantages(episodes, normalize_std=cfg.normalize_std)
+    return [[float(a)] * ep.num_steps for a, ep in zip(adv, episodes, strict=True)]
+
+
+def policy_gradient_step(run: core.Run, samples: list, advantages: list[list[float]], cfg: Config) -> dict:
+    """The clipped-surrogate update over `samples` with per-token `advantages` (shared with other trainers)."""
+    index = {id(s): a for s, a in zip(samples, advantages, strict=True)}
+    max_len = max(len(s.completion_ids) for s in samples)
+
+    def loss_fn(micro: list, num_tokens: int, num_seqs: int) -> tuple[torch.Tensor, dict[str, float]]:
+        batch = core.make_batch(micro, run.device, [index[id(s)] for s in micro])
+        logp, _ = core.logprobs(run.model, micro, run.pad_id)
+        per_token, clipped = clipped_pg(logp, batch.old_logp, batch.advantages, clip_low=cfg.clip_low,
+                                        clip_high=cfg.clip_high)  # fmt: skip
+        metrics = {}
+        if cfg.kl_coef:
+            with torch.no_grad():
+                ref_logp, _ = core.logprobs(run.extra["reference"], micro, run.pad_id)
+            kl = kl_k3(logp, ref_logp)
+            per_token = per_token + cfg.kl_coef * kl
+            metrics["kl_ref"] = float((kl * batch.mask).sum() / batch.mask.sum().clamp(min=1))
+        m = batch.mask.sum().clamp(min=1)
+        metrics["clip_frac"] = float((clipped * batch.mask).sum() / m)
+        metrics["ratio"] = float((torch.exp(logp - batch.old_logp).detach() * batch.mask).sum() / m)
+        loss = core.reduce_step(per_token, batch.mask, cfg.loss_agg, num_tokens=num_tokens, num_seqs=num_seqs,
+                                max_len=max_len)  # fmt: skip
+        return loss, metrics
+
+    out: dict[str, float] = {}
+    for _ in range(run.cfg.updates_per_iter):
+        out = core.optimize(run, samples, loss_fn)
+    return out
+
+
+def iteration(run: core.Run, cfg: Config) -> dict[str, float]:
+    episodes = core.rollout(run, core.model_agent(run), core.train_tasks(run.cfg, run.iteration),
+                            run.cfg.group_size)  # fmt: skip
+    per_turn = turn_advantages(episodes, cfg)
+    samples, advantages = [], []
+    for ep, adv in zip(episodes, per_turn, strict=True):
+        for s in ep.samples(chain=cfg.chain):
+            token_adv = [adv[k] if k >= 0 else 0.0 for k in s.turn_index or []]
+            if cfg.drop_zero_advantage and not any(token_adv):
+                continue
+            samples.append(s)
+            advantages.append(token_adv)
+    metrics = core.episode_metrics(episodes)
+    metrics["samples"] = len(samples)
+    if samples:
+        metrics.update(policy_gradient_step(run, samples, advantages, cfg))
+    return metrics

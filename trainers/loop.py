@@ -1,0 +1,181 @@
+"""The training loop every algorithm shares: set up -> (iteration: collect -> score -> loss -> step) -> evaluate
+-> log -> checkpoint, resumable after a kill.
+
+The generation backend shares the training model's weights in process (transformers), so the sync after each
+update is free; a vLLM backend would reload weights here (`VLLMBackend.load_weights`).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from distillgym.agents.generation import TransformersBackend
+from distillgym.agents.rollout import collect
+from distillgym.trainers import checkpoint
+from distillgym.trainers.config import TrainConfig, to_dict
+from distillgym.trainers.core import Run, make_schedule, model_agent, pick_device, wrap_lora
+
+
+def setup(cfg: TrainConfig) -> Run:
+    """Model, tokenizer, optimizer, schedule and generation backend for `cfg`, seeded."""
+    import gymnasium as gym
+
+    import distillgym
+    from distillgym.agents.models import TinyConfig, build_tiny, load
+
+    env_id = cfg.env if "/" in cfg.env else f"distillgym/{cfg.env}"
+    if env_id not in gym.registry:
+        raise ValueError(f"config field env: unknown environment {cfg.env!r}. Registered: "
+                         + ", ".join(e.id for e in distillgym.ENVS))  # fmt: skip
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    random.seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    device = pick_device(cfg.device)
+    model, tokenizer = build_tiny(TinyConfig(seed=cfg.seed)) if cfg.model == "tiny" else load(cfg.model)
+    if cfg.lora:
+        model = wrap_lora(model, cfg)
+    model.to(device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+    total_steps = cfg.iterations * cfg.updates_per_iter
+    family = gym.make(env_id, **cfg.env_kwargs).unwrapped.family
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    backend = TransformersBackend(model, tokenizer, batch_size=max(cfg.num_envs, 1))
+    return Run(cfg, model, tokenizer, optimizer, make_schedule(optimizer, cfg, total_steps), backend, device, out,
+               family)  # fmt: skip
+
+
+def evaluate(run: Run, episodes: int | None = None) -> dict[str, float]:
+    """Success and return of the current policy on held-out test tasks (greedy by default)."""
+    cfg = run.cfg
+    n = episodes or cfg.eval_episodes
+    agent = model_agent(run, temperature=cfg.eval_temperature)
+    eps = collect(agent, cfg.env, n, split="test", num_envs=cfg.num_envs, seed=cfg.seed, env_kwargs=cfg.env_kwargs,
+                  progress=False)  # fmt: skip
+    return {
+        "eval/success": float(np.mean([e.success for e in eps])),
+        "eval/return": float(np.mean([e.total_reward for e in eps])),
+        "eval/steps": float(np.mean([e.num_steps for e in eps])),
+        "eval/invalid": float(np.mean([t.invalid_action for e in eps for t in e.turns] or [0.0])),
+    }
+
+
+class Logger:
+    """Metrics to metrics.jsonl (and TensorBoard when installed); a resumed run drops lines past its checkpoint."""
+
+    def __init__(self, run: Run, start_iteration: int) -> None:
+        self.path = run.out / "metrics.jsonl"
+        if self.path.exists():
+            keep = [ln for ln in self.path.read_text().splitlines() if ln.strip()
+                    and json.loads(ln).get("iteration", 0) <= start_iteration]  # fmt: skip
+            self.path.write_text("".join(ln + "\n" for ln in keep))
+        self.tb = None
+        if run.cfg.tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self.tb = SummaryWriter(str(run.out / "tensorboard"), purge_step=start_iteration + 1)
+            except ImportError:
+                self.tb = None
+
+    def log(self, metrics: dict[str, Any]) -> None:
+        with self.path.open("a") as f:
+            f.write(json.dumps(metrics) + "\n")
+        if self.tb is not None:
+            for k, v in metrics.items():
+                if isinstance(v, int | float) and k != "iteration":
+                    self.tb.add_scalar(k, v, metrics["iteration"])
+            self.tb.flush()
+
+    def close(self) -> None:
+        if self.tb is not None:
+            self.tb.close()
+
+
+def read_metrics(out_dir: str | Path) -> list[dict[str, Any]]:
+    path = Path(out_dir) / "metrics.jsonl"
+    return [json.loads(ln) for ln in path.read_text().splitlines() if ln.strip()] if path.exists() else []
+
+
+def train(cfg: TrainConfig, algo_cfg: Any, *, resume: bool = False) -> Run:
+    """Run (or resume) training; returns the finished Run. Writes checkpoints, metrics, the final model and a
+    learning-curve plot under cfg.out_dir."""
+    from distillgym.trainers import ALGORITHMS
+
+    algo = ALGORITHMS[cfg.algo]
+    run = setup(cfg)
+    algo.setup(run, algo_cfg)
+    if resume:
+        last = checkpoint.latest(run.out)
+        if last is not None:
+            checkpoint.check_compatible(run, last)
+            checkpoint.load(run, last)
+    elif checkpoint.latest(run.out) is not None:
+        raise ValueError(f"{run.out} already holds checkpoints: pass --resume to continue, or choose another out_dir")
+    (run.out / "config.json").write_text(json.dumps({"config": to_dict(cfg), "algo_config": to_dict(algo_cfg)},
+                                                    indent=2, default=str))  # fmt: skip
+    logger = Logger(run, run.iteration)
+    if run.iteration == 0:
+        logger.log({"iteration": 0, "env_steps": 0, **evaluate(run)})
+    bar = tqdm(total=cfg.iterations, initial=run.iteration, desc=f"{cfg.algo} on {cfg.env}", unit="it",
+               disable=not cfg.progress)  # fmt: skip
+    try:
+        while run.iteration < cfg.iterations:
+            t = time.perf_counter()
+            metrics = algo.iteration(run, algo_cfg)
+            run.iteration += 1
+            metrics = {"iteration": run.iteration, "env_steps": run.env_steps, **metrics,
+                       "time/iteration_s": time.perf_counter() - t}  # fmt: skip
+            last = run.iteration == cfg.iterations
+            if last or (cfg.eval_every and run.iteration % cfg.eval_every == 0):
+                metrics.update(evaluate(run))
+            logger.log(metrics)
+            if last or run.iteration % max(1, cfg.checkpoint_every) == 0:
+                checkpoint.save(run, algo_cfg)
+            bar.update(1)
+            shown = {k.split("/")[-1]: f"{v:.3g}" for k, v in metrics.items() if k in ("loss", "reward",
+                     "eval/success")}  # fmt: skip
+            bar.set_postfix(shown, refresh=False)
+    finally:
+        bar.close()
+        logger.close()
+    final = run.out / "model"
+    model = run.model.merge_and_unload() if cfg.lora and hasattr(run.model, "merge_and_unload") else run.model
+    model.save_pretrained(final)
+    run.tokenizer.save_pretrained(final)
+    plot_learning_curve(read_metrics(run.out), run.out / "learning_curve.png", title=f"{cfg.algo} on {cfg.env}")
+    return run
+
+
+def plot_learning_curve(metrics: list[dict[str, Any]], path: Path, title: str = "") -> Path | None:
+    """Held-out success versus environment steps."""
+    points = [(m["env_steps"], m["eval/success"]) for m in metrics if "eval/success" in m]
+    if not points:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    ax.plot([p[0] for p in points], [100 * p[1] for p in points], marker="o")
+    ax.set_xlabel("training environment steps")
+    ax.set_ylabel("held-out success (%)")
+    ax.set_ylim(-2, 102)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

@@ -1,0 +1,73 @@
+"""On-policy distillation (GKD, Agarwal et al.; TRL's GKDTrainer): the student samples, a teacher scores the
+student's own tokens, and the student minimizes the generalized JSD to the teacher at every sampled position
+over the full vocabulary (or the sampled-token reverse-KL variant). With probability 1 - lmbda an iteration
+trains on the expert's demonstrations instead (GKD's off-policy data)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from distillgym.agents.policies import ExpertAgent
+from distillgym.trainers import core
+from distillgym.trainers.losses import generalized_jsd, sampled_token_distill
+
+
+@dataclass
+class Config:
+    teacher: str = "model"  # model (teacher_path) | frozen (initial policy) | ema | self
+    teacher_path: str = ""  # the teacher model for teacher=model (same tokenizer as the student)
+    teacher_privileged: bool = False  # the teacher also sees each step's privileged info (that is OPSD's idea)
+    loss: str = "jsd"  # jsd (full vocabulary, generalized JSD) | sampled (sampled-token reverse KL)
+    jsd_beta: float = 0.5  # JSD mix: 0 forward KL, 1 reverse KL (TRL's default 0.5)
+    lmbda: float = 1.0  # fraction of iterations on the student's own samples (else expert demonstrations)
+    ema_decay: float = 0.999  # for teacher=ema
+    loss_agg: str = "dapo"  # how per-token losses reduce (see losses.aggregate)
+
+
+def setup(run: core.Run, cfg: Config) -> None:
+    if cfg.loss not in ("jsd", "sampled"):
+        raise ValueError(f"config field opd.loss must be jsd or sampled, got {cfg.loss!r}")
+    run.extra["teacher"] = core.make_teacher(run, cfg.teacher, cfg.teacher_path)
+
+
+def distill_step(run: core.Run, samples: list, teacher_prompts: list, cfg: Config) -> dict[str, float]:
+    """One optimizer step pulling the student toward the teacher on `samples` (shared with OPSD)."""
+    teacher = run.extra["teacher"]
+    index = {id(s): p for s, p in zip(samples, teacher_prompts, strict=True)}
+
+    def loss_fn(micro: list, num_tokens: int, num_seqs: int) -> tuple[torch.Tensor, dict[str, float]]:
+        batch = core.make_batch(micro, run.device)
+        full = cfg.loss == "jsd"
+        logp, logits = core.logprobs(run.model, micro, run.pad_id, logits=full)
+        with torch.no_grad():
+            t_logp, t_logits = core.logprobs(teacher, micro, run.pad_id, prompts=[index[id(s)] for s in micro],
+                                             logits=full)  # fmt: skip
+        if full:
+            per_token = generalized_jsd(logits, t_logits, beta=cfg.jsd_beta)
+        else:
+            per_token = sampled_token_distill(logp, t_logp)
+        m = batch.mask.sum().clamp(min=1)
+        metrics = {"teacher_gap": float(((logp - t_logp).detach() * batch.mask).sum() / m)}
+        return core.reduce_step(per_token, batch.mask, cfg.loss_agg, num_tokens=num_tokens, num_seqs=num_seqs), metrics
+
+    out = core.optimize(run, samples, loss_fn)
+    if cfg.teacher == "ema":
+        core.ema_update(teacher, run.model, cfg.ema_decay)
+    return out
+
+
+def iteration(run: core.Run, cfg: Config) -> dict[str, float]:
+    tasks = core.train_tasks(run.cfg, run.iteration)
+    on_policy = np.random.default_rng([run.cfg.seed, run.iteration, 11]).random() < cfg.lmbda
+    if on_policy:
+        episodes = core.rollout(run, core.model_agent(run), tasks, run.cfg.group_size)
+    else:
+        episodes = core.tokenize_demonstrations(run, core.rollout(run, ExpertAgent(), tasks, 1))
+    samples, prompts = core.distill_inputs(run, episodes, teacher_privileged=cfg.teacher_privileged)
+    metrics = {**core.episode_metrics(episodes), "on_policy": float(on_policy), "samples": len(samples)}
+    if samples:
+        metrics.update(distill_step(run, samples, prompts, cfg))
+    return metrics

@@ -1,0 +1,109 @@
+"""OPSD: on-policy self-distillation with privileged information. One set of weights; the teacher is the model
+(fixed at its initial weights by default, or an EMA, or the live weights) with the step's privileged context
+(expert plan, solution) in its prompt; the student acts without it. Both published variants:
+
+- variant=jsd (Zhao et al. 2026, "Self-Distilled Reasoner"): the student's samples, full-vocabulary generalized
+  JSD_beta between teacher and student at every sampled position, gradient through the student only;
+- variant=rl (Penaloza et al. 2026): maximize E[R] - kl_coef * KL(pi_S || sg pi_T) on the student's samples, with
+  the KL folded into the reward (kl_mode=reward) or backpropagated directly (kl_mode=loss), GRPO-style advantages
+  and the PPO clip.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from distillgym.trainers import core, grpo, opd
+from distillgym.trainers.advantages import group_advantages
+from distillgym.trainers.losses import clipped_pg, kl_full
+
+
+@dataclass
+class Config:
+    variant: str = "jsd"  # jsd (full-vocabulary JSD self-distillation) | rl (RL with a reverse-KL term)
+    teacher: str = "frozen"  # frozen (initial policy, recommended by Zhao et al.) | ema | self
+    ema_decay: float = 0.999  # for teacher=ema
+    jsd_beta: float = 0.5  # variant=jsd: the JSD mix (0.5 in the paper)
+    kl_coef: float = 0.5  # variant=rl: beta, the reverse-KL weight (0.5 in Penaloza et al.)
+    kl_mode: str = "reward"  # variant=rl: reward (KL folded into the return) | loss (exact KL backpropagated)
+    clip_low: float = 0.2  # variant=rl: PPO clip below 1
+    clip_high: float = 0.2  # variant=rl: PPO clip above 1
+    normalize_std: bool = False  # variant=rl: A = R - mean (Penaloza et al. do not divide by the std)
+    loss_agg: str = "dapo"  # how per-token losses reduce (see losses.aggregate)
+
+
+def setup(run: core.Run, cfg: Config) -> None:
+    if cfg.variant not in ("jsd", "rl"):
+        raise ValueError(f"config field opsd.variant must be jsd or rl, got {cfg.variant!r}")
+    if cfg.kl_mode not in ("reward", "loss"):
+        raise ValueError(f"config field opsd.kl_mode must be reward or loss, got {cfg.kl_mode!r}")
+    run.extra["teacher"] = core.make_teacher(run, cfg.teacher)
+
+
+def iteration(run: core.Run, cfg: Config) -> dict[str, float]:
+    episodes = core.rollout(run, core.model_agent(run), core.train_tasks(run.cfg, run.iteration),
+                            run.cfg.group_size)  # fmt: skip
+    samples, prompts = core.distill_inputs(run, episodes, teacher_privileged=True)
+    metrics = {**core.episode_metrics(episodes), "samples": len(samples)}
+    if not samples:
+        return metrics
+    if cfg.variant == "jsd":
+        jsd = opd.Config(teacher=cfg.teacher, jsd_beta=cfg.jsd_beta, ema_decay=cfg.ema_decay, loss_agg=cfg.loss_agg)
+        metrics.update(opd.distill_step(run, samples, prompts, jsd))
+        return metrics
+    metrics.update(rl_step(run, episodes, samples, prompts, cfg))
+    return metrics
+
+
+def rl_step(run: core.Run, episodes: list, samples: list, prompts: list, cfg: Config) -> dict[str, float]:
+    """E[R] - kl_coef * KL(pi_S || sg pi_T): the KL (exact over the vocabulary, summed over an episode's tokens)
+    lowers each episode's return, or enters the loss per token."""
+    teacher = run.extra["teacher"]
+    ep_of = [i for i, ep in enumerate(episodes) for _ in ep.samples(chain=False)]
+    rewards = [ep.total_reward for ep in episodes]
+    if cfg.kl_mode == "reward":
+        kl_sum = [0.0] * len(episodes)
+        with torch.no_grad():
+            for lo in range(0, len(samples), run.cfg.micro_batch_size):
+                micro = samples[lo : lo + run.cfg.micro_batch_size]
+                mask = core.make_batch(micro, run.device).mask
+                _, s_logits = core.logprobs(run.model, micro, run.pad_id, logits=True)
+                _, t_logits = core.logprobs(teacher, micro, run.pad_id, prompts=prompts[lo : lo + len(micro)],
+                                            logits=True)  # fmt: skip
+                per_seq = (kl_full(s_logits, t_logits) * mask).sum(-1).tolist()
+                for j, v in enumerate(per_seq):
+                    kl_sum[ep_of[lo + j]] += v
+        rewards = [r - cfg.kl_coef * k for r, k in zip(rewards, kl_sum, strict=True)]
+    groups = [ep.group_id if ep.group_id is not None else ("solo", i) for i, ep in enumerate(episodes)]
+    adv = group_advantages(rewards, groups, normalize_std=cfg.normalize_std)
+    token_adv = [[float(adv[ep_of[j]])] * len(s.completion_ids) for j, s in enumerate(samples)]
+    if cfg.kl_mode == "reward":
+        pg = grpo.Config(clip_low=cfg.clip_low, clip_high=cfg.clip_high, loss_agg=cfg.loss_agg)
+        out = grpo.policy_gradient_step(run, samples, token_adv, pg)
+    else:
+        out = _pg_with_kl_loss(run, samples, prompts, token_adv, cfg)
+    if cfg.teacher == "ema":
+        core.ema_update(teacher, run.model, cfg.ema_decay)
+    return out
+
+
+def _pg_with_kl_loss(run: core.Run, samples: list, prompts: list, token_adv: list, cfg: Config) -> dict[str, float]:
+    teacher = run.extra["teacher"]
+    index = {id(s): (p, a) for s, p, a in zip(samples, prompts, token_adv, strict=True)}
+
+    def loss_fn(micro: list, num_tokens: int, num_seqs: int) -> tuple[torch.Tensor, dict[str, float]]:
+        batch = core.make_batch(micro, run.device, [index[id(s)][1] for s in micro])
+        logp, logits = core.logprobs(run.model, micro, run.pad_id, logits=True)
+        with torch.no_grad():
+            _, t_logits = core.logprobs(teacher, micro, run.pad_id, prompts=[index[id(s)][0] for s in micro],
+                                        logits=True)  # fmt: skip
+        pg, _ = clipped_pg(logp, batch.old_logp, batch.advantages, clip_low=cfg.clip_low, clip_high=cfg.clip_high)
+        kl = kl_full(logits, t_logits)
+        per_token = pg + cfg.kl_coef * kl
+        m = batch.mask.sum().clamp(min=1)
+        metrics = {"kl_teacher": float((kl.detach() * batch.mask).sum() / m)}
+        return core.reduce_step(per_token, batch.mask, cfg.loss_agg, num_tokens=num_tokens, num_seqs=num_seqs), metrics
+
+    return core.optimize(run, samples, loss_fn)

@@ -1,0 +1,95 @@
+"""pi-Distill (Penaloza et al. 2026): one set of weights trained as a teacher that sees privileged information and
+as a student that does not, on the same teacher-generated trajectories.
+
+J = alpha * J_T + (1 - alpha) * J_S, with R = R_env - kl_coef * KL(pi_T || sg pi_S) (summed over the episode's
+tokens, exact over the vocabulary) and A = R - mean over the task's K rollouts:
+- J_T: PPO-clipped policy gradient of the teacher (privileged prompt) on its own samples;
+- J_S: the student (plain prompt) on the teacher's samples, PPO-clipped importance ratio pi_S / sg(pi_T), plus
+  kl_coef * KL(sg pi_T || pi_S) per token.
+alpha can anneal linearly from alpha_start to alpha over alpha_anneal_iters iterations (0 -> 0.5 is robust).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from distillgym.trainers import core
+from distillgym.trainers.advantages import group_advantages
+from distillgym.trainers.losses import clipped_pg, kl_full
+
+
+@dataclass
+class Config:
+    alpha: float = 0.5  # teacher weight: 0 student only, 1 teacher only (0.5 most robust in the paper)
+    alpha_start: float | None = None  # anneal from this value to alpha (None: no annealing)
+    alpha_anneal_iters: int = 0  # iterations of linear annealing
+    kl_coef: float = 0.25  # beta: KL weight (0.25 in the paper)
+    clip_low: float = 0.2  # PPO clip: ratios within [1 - clip_low, 1 + clip_high] ([0.8, 1.2] in the paper)
+    clip_high: float = 0.2
+    drop_zero_advantage: bool = True  # drop groups whose advantages are all 0
+    loss_agg: str = "dapo"  # how per-token losses reduce (see losses.aggregate)
+
+
+def setup(run: core.Run, cfg: Config) -> None:
+    if not 0.0 <= cfg.alpha <= 1.0:
+        raise ValueError(f"config field pi_distill.alpha must be in [0, 1], got {cfg.alpha}")
+
+
+def current_alpha(cfg: Config, iteration: int) -> float:
+    if cfg.alpha_start is None or cfg.alpha_anneal_iters <= 0:
+        return cfg.alpha
+    frac = min(1.0, iteration / cfg.alpha_anneal_iters)
+    return cfg.alpha_start + frac * (cfg.alpha - cfg.alpha_start)
+
+
+def iteration(run: core.Run, cfg: Config) -> dict[str, float]:
+    alpha = current_alpha(cfg, run.iteration)
+    teacher_agent = core.model_agent(run, privileged=True)  # the teacher generates
+    episodes = core.rollout(run, teacher_agent, core.train_tasks(run.cfg, run.iteration), run.cfg.group_size)
+    t_samples = [s for ep in episodes for s in ep.samples(chain=False)]  # teacher prompts, teacher logprobs
+    s_prompts = core.teacher_prompts(episodes, run.builder(), None)  # the same turns under the student's prompt
+    ep_of = [i for i, ep in enumerate(episodes) for _ in ep.samples(chain=False)]
+    metrics = {**core.episode_metrics(episodes), "alpha": alpha, "samples": len(t_samples)}
+    if not t_samples:
+        return metrics
+
+    kl_sum = [0.0] * len(episodes)  # KL(pi_T || pi_S) per episode, for the reward
+    with torch.no_grad():
+        for lo in range(0, len(t_samples), run.cfg.micro_batch_size):
+            micro = t_samples[lo : lo + run.cfg.micro_batch_size]
+            mask = core.make_batch(micro, run.device).mask
+            _, t_logits = core.logprobs(run.model, micro, run.pad_id, logits=True)
+            _, s_logits = core.logprobs(run.model, micro, run.pad_id, prompts=s_prompts[lo : lo + len(micro)],
+                                        logits=True)  # fmt: skip
+            for j, v in enumerate((kl_full(t_logits, s_logits) * mask).sum(-1).tolist()):
+                kl_sum[ep_of[lo + j]] += v
+    rewards = [ep.total_reward - cfg.kl_coef * k for ep, k in zip(episodes, kl_sum, strict=True)]
+    groups = [ep.group_id if ep.group_id is not None else ("solo", i) for i, ep in enumerate(episodes)]
+    adv = group_advantages(rewards, groups, normalize_std=False)
+    keep = [j for j in range(len(t_samples)) if not (cfg.drop_zero_advantage and adv[ep_of[j]] == 0.0)]
+    metrics["kl_teacher_student"] = float(sum(kl_sum) / max(1, len(episodes)))
+    if not keep:
+        return metrics
+    samples = [t_samples[j] for j in keep]
+    index = {id(t_samples[j]): (s_prompts[j], float(adv[ep_of[j]])) for j in keep}
+
+    def loss_fn(micro: list, num_tokens: int, num_seqs: int) -> tuple[torch.Tensor, dict[str, float]]:
+        a = [[index[id(s)][1]] * len(s.completion_ids) for s in micro]
+        batch = core.make_batch(micro, run.device, a)
+        t_logp, t_logits = core.logprobs(run.model, micro, run.pad_id, logits=True)
+        s_logp, s_logits = core.logprobs(run.model, micro, run.pad_id, prompts=[index[id(s)][0] for s in micro],
+                                         logits=True)  # fmt: skip
+        teacher_loss, _ = clipped_pg(t_logp, batch.old_logp, batch.advantages, clip_low=cfg.clip_low,
+                                     clip_high=cfg.clip_high)  # fmt: skip
+        student_pg, _ = clipped_pg(s_logp, t_logp.detach(), batch.advantages, clip_low=cfg.clip_low,
+                                   clip_high=cfg.clip_high)  # fmt: skip
+        student_loss = student_pg + cfg.kl_coef * kl_full(t_logits.detach(), s_logits)
+        per_token = alpha * teacher_loss + (1 - alpha) * student_loss
+        m = batch.mask.sum().clamp(min=1)
+        metrics = {"student_teacher_ratio": float((torch.exp(s_logp - t_logp).detach() * batch.mask).sum() / m)}
+        return core.reduce_step(per_token, batch.mask, cfg.loss_agg, num_tokens=num_tokens, num_seqs=num_seqs), metrics
+
+    metrics.update(core.optimize(run, samples, loss_fn))
+    return metrics

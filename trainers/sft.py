@@ -1,0 +1,51 @@
+"""SFT: supervised fine-tuning on demonstrations (offline distillation from the expert, or from any recorded
+episodes). Each iteration imitates the expert's episodes on that iteration's training tasks (or episodes read
+from a JSONL file), with the mean token negative log-likelihood."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from distillgym.agents.policies import ExpertAgent
+from distillgym.trainers import core
+
+
+@dataclass
+class Config:
+    data: str = "expert"  # 'expert' (the env's solver on the iteration's train tasks) or a JSONL file of Episodes
+    successful_only: bool = True  # imitate only episodes that succeeded
+    loss_agg: str = "dapo"  # dapo/bnpo: mean over tokens; grpo: mean over each sequence, then over sequences
+
+
+def setup(run: core.Run, cfg: Config) -> None:
+    if cfg.data != "expert":
+        from distillgym.eval.export import read_jsonl
+
+        run.extra["demonstrations"] = read_jsonl(cfg.data)
+
+
+def iteration(run: core.Run, cfg: Config) -> dict[str, float]:
+    if cfg.data == "expert":
+        episodes = core.rollout(run, ExpertAgent(), core.train_tasks(run.cfg, run.iteration), 1)
+    else:
+        pool = run.extra["demonstrations"]
+        k = run.cfg.tasks_per_iter
+        episodes = [pool[(run.iteration * k + i) % len(pool)] for i in range(k)]
+    if cfg.successful_only:
+        episodes = [e for e in episodes if e.success]
+    samples = [s for ep in core.tokenize_demonstrations(run, episodes) for s in ep.samples(chain=False)]
+    metrics = core.episode_metrics(episodes)
+    metrics["samples"] = len(samples)
+    if not samples:
+        return metrics
+
+    def loss_fn(micro: list, num_tokens: int, num_seqs: int) -> tuple[torch.Tensor, dict[str, float]]:
+        batch = core.make_batch(micro, run.device)
+        logp, _ = core.logprobs(run.model, micro, run.pad_id)
+        loss = core.reduce_step(-logp, batch.mask, cfg.loss_agg, num_tokens=num_tokens, num_seqs=num_seqs)
+        return loss, {"nll": float(-(logp * batch.mask).sum() / batch.mask.sum().clamp(min=1))}
+
+    metrics.update(core.optimize(run, samples, loss_fn))
+    return metrics
