@@ -124,8 +124,8 @@ def build(cls: type, values: dict[str, Any], where: str = "") -> Any:
     for key, value in values.items():
         if key not in known:
             close = difflib.get_close_matches(key, sorted(known), n=1)
-            hint = f" Did you mean {where}{close[0]!r}?" if close else ""
-            raise ValueError(f"unknown config field {where}{key!r}.{hint} Known: {', '.join(sorted(known))}")
+            hint = f" Did you mean '{where}{close[0]}'?" if close else ""
+            raise ValueError(f"unknown config field '{where}{key}'.{hint} Known: {', '.join(sorted(known))}")
         kwargs[key] = _coerce(cls, key, value, where)
     return cls(**kwargs)
 
