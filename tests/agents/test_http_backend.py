@@ -200,4 +200,3 @@ def test_rejects_bad_arguments() -> None:
         HTTPBackend("http://127.0.0.1:1", "m", None, max_retries=-1)
     with pytest.raises(ValueError, match="prompt 1 is empty"):
         HTTPBackend("http://127.0.0.1:1", "m", None).generate([[1], []], PARAMS)
-

