@@ -45,7 +45,7 @@ def iteration(run: core.Run, cfg: Config) -> dict[str, float]:
         batch = core.make_batch(micro, run.device)
         logp, _ = core.logprobs(run.model, micro, run.pad_id)
         loss = core.reduce_step(-logp, batch.mask, cfg.loss_agg, num_tokens=num_tokens, num_seqs=num_seqs)
-        return loss, {"nll": float(-(logp * batch.mask).sum() / batch.mask.sum().clamp(min=1))}
+        return loss, {"nll": float(-(logp.detach() * batch.mask).sum() / batch.mask.sum().clamp(min=1))}
 
     metrics.update(core.optimize(run, samples, loss_fn))
     return metrics

@@ -85,9 +85,9 @@ def test_same_seed_same_episodes(episodes: list[Episode], tiny_model: tuple) -> 
     again = collect(model_agent(tiny_model), "Sokoban-6x6-1-v0", 3, group_size=2, num_envs=4, seed=5,
                     env_kwargs=SHORT, progress=False)  # fmt: skip
     assert [e.to_json() for e in again] == [e.to_json() for e in episodes]
-    other = collect(model_agent(tiny_model), "Sokoban-6x6-1-v0", 3, group_size=2, num_envs=4, seed=6,
+    other = collect(model_agent(tiny_model), "Sokoban-6x6-1-v0", 1, group_size=2, num_envs=4, seed=6,
                     env_kwargs=SHORT, progress=False)  # fmt: skip
-    assert [e.to_json() for e in other] != [e.to_json() for e in episodes]
+    assert [e.to_json() for e in other] != [e.to_json() for e in episodes[:2]]
     assert [Episode.from_json(e.to_json()) for e in episodes] == episodes
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import pytest
 
@@ -10,7 +11,13 @@ torch = pytest.importorskip("torch")
 
 from distillgym.trainers import losses as L  # noqa: E402
 
-torch.set_default_dtype(torch.float64)
+
+@pytest.fixture(autouse=True)
+def float64() -> Iterator[None]:
+    """Exact arithmetic for these tests only (the default dtype is process-wide: restore it)."""
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(torch.float32)
 
 
 def test_aggregations_by_hand() -> None:
@@ -66,8 +73,8 @@ def test_generalized_jsd_by_hand() -> None:
 # --- gradients: exact expectations over a 5-token vocabulary, checked by finite differences
 
 
-TEACHER = torch.tensor([0.3, -1.0, 2.0, 0.1, -0.4])
-THETA = torch.tensor([1.0, 0.2, -0.5, 0.7, 0.0])
+TEACHER = torch.tensor([0.3, -1.0, 2.0, 0.1, -0.4], dtype=torch.float64)
+THETA = torch.tensor([1.0, 0.2, -0.5, 0.7, 0.0], dtype=torch.float64)
 
 
 def expected_loss(theta: torch.Tensor, per_token: object) -> torch.Tensor:
