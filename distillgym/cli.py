@@ -264,6 +264,24 @@ def train(
     typer.echo(f"wrote {run.out / 'model'}, {run.out / 'metrics.jsonl'}, {run.out / 'learning_curve.png'}")
 
 
+@app.command()
+def quickstart(
+    out: Annotated[str, typer.Option(help="Output folder.")] = "runs/quickstart",
+    sft_iters: Annotated[int, typer.Option(min=0, help="SFT iterations (16 expert episodes each).")] = 40,
+    rl_iters: Annotated[int, typer.Option(min=0, help="GRPO iterations (8 tasks x 8 rollouts each).")] = 20,
+    seed: Annotated[int, typer.Option(help="Seed of the model, the tasks and the sampling.")] = 0,
+    episodes: Annotated[int, typer.Option(min=1, help="Held-out test rooms in the final table.")] = 64,
+    progress: Annotated[bool, typer.Option(help="Progress bars on stderr.")] = True,
+) -> None:
+    """Train the tiny model on Sokoban on a CPU: SFT on the expert, then GRPO; print a before/after table."""
+    from distillgym.trainers.quickstart import quickstart as run_quickstart
+
+    result = run_quickstart(out, sft_iters=sft_iters, rl_iters=rl_iters, seed=seed, eval_episodes=episodes,
+                            progress=progress)  # fmt: skip
+    typer.echo(result["table"])
+    typer.echo(f"\nwrote {result['results']}, {result['curve']}")
+
+
 def main() -> None:
     app()
 
