@@ -119,6 +119,7 @@ class VLLMBackend:
             seed=seed,
             logprobs=0,  # only the sampled token's own logprob
             skip_special_tokens=True,
+            detokenize=bool(params.stop),  # vLLM needs text only to find stop strings; ours is decoded from the ids
         )
 
     def generate(self, prompts: Sequence[Sequence[int]], params: SamplingParams) -> list[Completion]:
