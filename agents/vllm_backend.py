@@ -74,8 +74,9 @@ class VLLMBackend:
         in_process: bool = True,
         **llm_kwargs: Any,
     ) -> None:
+        # read by vLLM when the engine is built (a process-wide switch: each VLLMBackend sets it for itself)
+        os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0" if in_process else "1"
         if in_process:
-            os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
             llm_kwargs.setdefault("distributed_executor_backend", "uni")
         if llm_kwargs.setdefault("worker_extension_cls", WORKER_EXTENSION) != WORKER_EXTENSION:
             raise ValueError(
