@@ -62,7 +62,7 @@ def policy_gradient_step(run: core.Run, samples: list, advantages: list[list[flo
                 ref_logp, _ = core.logprobs(run.extra["reference"], micro, run.pad_id)
             kl = kl_k3(logp, ref_logp)
             per_token = per_token + cfg.kl_coef * kl
-            metrics["kl_ref"] = float((kl * batch.mask).sum() / batch.mask.sum().clamp(min=1))
+            metrics["kl_ref"] = float((kl.detach() * batch.mask).sum() / batch.mask.sum().clamp(min=1))
         m = batch.mask.sum().clamp(min=1)
         metrics["clip_frac"] = float((clipped * batch.mask).sum() / m)
         metrics["ratio"] = float((torch.exp(logp - batch.old_logp).detach() * batch.mask).sum() / m)
