@@ -15,7 +15,7 @@ from distillgym.trainers.config import load_config
 from distillgym.trainers.loop import read_metrics, train
 
 ENV = "Sokoban-6x6-1-v0"
-SHARED = [f"env={ENV}", "env_kwargs.max_steps=12", "max_tokens=8", "history=1", "num_envs=32", "eval_episodes=32",
+SHARED = [f"env={ENV}", "env_kwargs.max_steps=10", "max_tokens=8", "history=1", "num_envs=32", "eval_episodes=32",
           "threads=2"]  # fmt: skip
 
 
@@ -34,7 +34,7 @@ def quickstart(out: str | Path = "runs/quickstart", *, sft_iters: int = 40, rl_i
                                            "eval_every=10"])  # fmt: skip
     train(sft_cfg, sft_algo, resume=True)
     rl_cfg, rl_algo = load_config(None, [*flags, "algo=grpo", f"model={out / 'sft' / 'model'}",
-                                         f"out_dir={out / 'grpo'}", f"iterations={rl_iters}", "tasks_per_iter=8",
+                                         f"out_dir={out / 'grpo'}", f"iterations={rl_iters}", "tasks_per_iter=4",
                                          "group_size=8", "lr=1e-3", "eval_every=5", "temperature=1.0",
                                          "grpo.advantage=gigpo"])  # fmt: skip
     train(rl_cfg, rl_algo, resume=True)
@@ -58,7 +58,7 @@ def final_table(out: Path, episodes: int, seed: int, progress: bool) -> str:
         model, tok = load(path)
         agents.append(ModelAgent(TransformersBackend(model, tok), sampling=SamplingParams(temperature=0, max_tokens=8),
                                  history=1, name=name))  # fmt: skip
-    result = evaluate(agents, [ENV], episodes, seed=seed, env_kwargs={"max_steps": 12}, progress=progress)
+    result = evaluate(agents, [ENV], episodes, seed=seed, env_kwargs={"max_steps": 10}, progress=progress)
     return markdown_table(result)
 
 
