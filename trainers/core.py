@@ -332,3 +332,30 @@ def distill_inputs(
     if len(prompts) != len(samples):
         raise RuntimeError("teacher prompts and samples are out of step")
     return samples, prompts
+
+
+def sample_episodes(episodes: Sequence[Episode]) -> list[int]:
+    """For each Sample of `episodes` (Episode.samples(chain=False) order), the index of its episode."""
+    return [i for i, ep in enumerate(episodes) for _ in ep.samples(chain=False)]
+
+
+@torch.no_grad()
+def episode_kl_sums(run: Run, samples: Sequence[Sample], sample_episode: Sequence[int], num_episodes: int, *,
+                    p_model: Any, p_prompts: Sequence[Sequence[int]] | None, q_model: Any,
+                    q_prompts: Sequence[Sequence[int]] | None) -> list[float]:  # fmt: skip
+    """Exact KL(p || q) over the vocabulary, summed over each episode's model tokens, where p and q are models
+    scoring the same completion ids under their prompts (None: the samples' own)."""
+    from distillgym.trainers.losses import kl_full
+
+    sums = [0.0] * num_episodes
+    size = run.cfg.micro_batch_size
+    for lo in range(0, len(samples), size):
+        micro = list(samples[lo : lo + size])
+        mask = make_batch(micro, run.device).mask
+        p_micro = None if p_prompts is None else list(p_prompts[lo : lo + len(micro)])
+        q_micro = None if q_prompts is None else list(q_prompts[lo : lo + len(micro)])
+        _, p_logits = logprobs(p_model, micro, run.pad_id, prompts=p_micro, logits=True)
+        _, q_logits = logprobs(q_model, micro, run.pad_id, prompts=q_micro, logits=True)
+        for j, v in enumerate((kl_full(p_logits, q_logits) * mask).sum(-1).tolist()):
+            sums[sample_episode[lo + j]] += v
+    return sums

@@ -61,20 +61,11 @@ def rl_step(run: core.Run, episodes: list, samples: list, prompts: list, cfg: Co
     """E[R] - kl_coef * KL(pi_S || sg pi_T): the KL (exact over the vocabulary, summed over an episode's tokens)
     lowers each episode's return, or enters the loss per token."""
     teacher = run.extra["teacher"]
-    ep_of = [i for i, ep in enumerate(episodes) for _ in ep.samples(chain=False)]
+    ep_of = core.sample_episodes(episodes)
     rewards = [ep.total_reward for ep in episodes]
     if cfg.kl_mode == "reward":
-        kl_sum = [0.0] * len(episodes)
-        with torch.no_grad():
-            for lo in range(0, len(samples), run.cfg.micro_batch_size):
-                micro = samples[lo : lo + run.cfg.micro_batch_size]
-                mask = core.make_batch(micro, run.device).mask
-                _, s_logits = core.logprobs(run.model, micro, run.pad_id, logits=True)
-                _, t_logits = core.logprobs(teacher, micro, run.pad_id, prompts=prompts[lo : lo + len(micro)],
-                                            logits=True)  # fmt: skip
-                per_seq = (kl_full(s_logits, t_logits) * mask).sum(-1).tolist()
-                for j, v in enumerate(per_seq):
-                    kl_sum[ep_of[lo + j]] += v
+        kl_sum = core.episode_kl_sums(run, samples, ep_of, len(episodes), p_model=run.model, p_prompts=None,
+                                      q_model=teacher, q_prompts=prompts)  # fmt: skip
         rewards = [r - cfg.kl_coef * k for r, k in zip(rewards, kl_sum, strict=True)]
     groups = [ep.group_id if ep.group_id is not None else ("solo", i) for i, ep in enumerate(episodes)]
     adv = group_advantages(rewards, groups, normalize_std=cfg.normalize_std)

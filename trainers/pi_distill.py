@@ -50,21 +50,14 @@ def iteration(run: core.Run, cfg: Config) -> dict[str, float]:
     episodes = core.rollout(run, teacher_agent, core.train_tasks(run.cfg, run.iteration), run.cfg.group_size)
     t_samples = [s for ep in episodes for s in ep.samples(chain=False)]  # teacher prompts, teacher logprobs
     s_prompts = core.teacher_prompts(episodes, run.builder(), None)  # the same turns under the student's prompt
-    ep_of = [i for i, ep in enumerate(episodes) for _ in ep.samples(chain=False)]
+    ep_of = core.sample_episodes(episodes)
     metrics = {**core.episode_metrics(episodes), "alpha": alpha, "samples": len(t_samples)}
     if not t_samples:
         return metrics
 
-    kl_sum = [0.0] * len(episodes)  # KL(pi_T || pi_S) per episode, for the reward
-    with torch.no_grad():
-        for lo in range(0, len(t_samples), run.cfg.micro_batch_size):
-            micro = t_samples[lo : lo + run.cfg.micro_batch_size]
-            mask = core.make_batch(micro, run.device).mask
-            _, t_logits = core.logprobs(run.model, micro, run.pad_id, logits=True)
-            _, s_logits = core.logprobs(run.model, micro, run.pad_id, prompts=s_prompts[lo : lo + len(micro)],
-                                        logits=True)  # fmt: skip
-            for j, v in enumerate((kl_full(t_logits, s_logits) * mask).sum(-1).tolist()):
-                kl_sum[ep_of[lo + j]] += v
+    # KL(pi_T || pi_S) per episode, for the reward: the same weights under the teacher's and the student's prompts
+    kl_sum = core.episode_kl_sums(run, t_samples, ep_of, len(episodes), p_model=run.model, p_prompts=None,
+                                  q_model=run.model, q_prompts=s_prompts)  # fmt: skip
     rewards = [ep.total_reward - cfg.kl_coef * k for ep, k in zip(episodes, kl_sum, strict=True)]
     groups = [ep.group_id if ep.group_id is not None else ("solo", i) for i, ep in enumerate(episodes)]
     adv = group_advantages(rewards, groups, normalize_std=False)
