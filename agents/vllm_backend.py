@@ -39,7 +39,8 @@ class WeightSyncExtension:
             # it loads, but not an LM head tied to the input embedding (it gets no weight of its own), whose packed
             # copy would keep the old embedding: repack it from the (updated) shared weight.
             model = self.model_runner.get_model()  # type: ignore[attr-defined]
-            for module in model.modules():
+            tied = getattr(getattr(model, "config", None), "tie_word_embeddings", True)
+            for module in model.modules() if tied else ():
                 if type(module).__name__ == "ParallelLMHead" and hasattr(module, "cpu_linear"):
                     module.quant_method.process_weights_after_loading(module)
         return len(pairs)

@@ -49,7 +49,7 @@ class TrainConfig:
     warmup_steps: int = 0  # linear warmup, in optimizer steps
     max_grad_norm: float = 1.0  # gradient clipping (0: off)
     micro_batch_size: int = 16  # sequences per forward/backward (gradient accumulation over the batch)
-    updates_per_iter: int = 1  # optimizer passes over each iteration's batch (PPO epochs)
+    updates_per_iter: int = 1  # optimizer steps over each iteration's batch, every algorithm (PPO epochs)
     lora: bool = False  # train LoRA adapters (peft) instead of all weights
     lora_r: int = 8  # LoRA rank
     lora_alpha: int = 16  # LoRA scaling

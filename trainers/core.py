@@ -200,28 +200,31 @@ def optimize(
     samples: list[Sample],
     loss_fn: Callable[[list[Sample], int, int], tuple[torch.Tensor, dict[str, float]]],
 ) -> dict[str, float]:
-    """One optimizer step over `samples`, accumulated over micro-batches.
+    """`run.cfg.updates_per_iter` optimizer steps over `samples` (PPO epochs), each accumulated over micro-batches;
+    returns the last step's metrics.
 
     loss_fn(micro, num_tokens, num_seqs) returns that micro-batch's share of the step's loss (already divided by
     the whole step's token or sequence count) and metrics to average.
     """
     run.model.train()
-    run.optimizer.zero_grad(set_to_none=True)
     num_tokens = sum(sum(s.loss_mask) for s in samples)
-    totals: dict[str, float] = {}
-    loss_total = 0.0
-    micros = micro_batches(samples, run.cfg.micro_batch_size)
-    for micro in micros:
-        loss, metrics = loss_fn(micro, num_tokens, len(samples))
-        loss.backward()
-        loss_total += float(loss.detach())
-        for k, v in metrics.items():
-            totals[k] = totals.get(k, 0.0) + float(v) * len(micro) / len(samples)
     params = [p for p in run.model.parameters() if p.requires_grad]
-    grad_norm = torch.nn.utils.clip_grad_norm_(params, run.cfg.max_grad_norm or float("inf"))
-    run.optimizer.step()
-    run.scheduler.step()
-    return {"loss": loss_total, "grad_norm": float(grad_norm), "lr": run.scheduler.get_last_lr()[0], **totals}
+    out: dict[str, float] = {}
+    for _ in range(max(1, run.cfg.updates_per_iter)):
+        run.optimizer.zero_grad(set_to_none=True)
+        totals: dict[str, float] = {}
+        loss_total = 0.0
+        for micro in micro_batches(samples, run.cfg.micro_batch_size):
+            loss, metrics = loss_fn(micro, num_tokens, len(samples))
+            loss.backward()
+            loss_total += float(loss.detach())
+            for k, v in metrics.items():
+                totals[k] = totals.get(k, 0.0) + float(v) * len(micro) / len(samples)
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, run.cfg.max_grad_norm or float("inf"))
+        run.optimizer.step()
+        run.scheduler.step()
+        out = {"loss": loss_total, "grad_norm": float(grad_norm), "lr": run.scheduler.get_last_lr()[0], **totals}
+    return out
 
 
 # ------------------------------------------------------------------------------------------------- teachers

@@ -2,8 +2,8 @@
 
 Each iteration: G rollouts of each training task with the current policy; advantage of an episode = its return
 normalized within its group (GiGPO adds a step advantage normalized within anchor-state groups); the PPO-clipped
-surrogate on every model token, optionally with a k3 KL penalty to the initial policy; one optimizer step per
-pass (`updates_per_iter`). Math in shared ALGORITHMS.md ("Baselines").
+surrogate on every model token, optionally with a k3 KL penalty to the initial policy; `updates_per_iter`
+optimizer steps (PPO epochs). Math in shared ALGORITHMS.md ("Baselines").
 """
 
 from __future__ import annotations
@@ -70,10 +70,7 @@ def policy_gradient_step(run: core.Run, samples: list, advantages: list[list[flo
                                 max_len=max_len)  # fmt: skip
         return loss, metrics
 
-    out: dict[str, float] = {}
-    for _ in range(run.cfg.updates_per_iter):
-        out = core.optimize(run, samples, loss_fn)
-    return out
+    return core.optimize(run, samples, loss_fn)
 
 
 def iteration(run: core.Run, cfg: Config) -> dict[str, float]:

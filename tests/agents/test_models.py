@@ -29,9 +29,13 @@ def test_tokenizer_round_trips_environment_text_exactly(tiny: tuple) -> None:
         for text in (obs, info["task"], "Invalid action '🙂 向上'.", "<action>Left</action>"):
             ids = tokenizer(text, add_special_tokens=False)["input_ids"]
             assert tokenizer.decode(ids) == text
-    # trained on environment text: a Sokoban board costs far fewer tokens than its bytes
-    obs, _ = gym.make("distillgym/Sokoban-v0").reset(seed=5)
-    assert len(tokenizer(obs)["input_ids"]) < len(obs.encode()) / 2
+    # a board reads one cell per token (so that a small model can see where things are), a 2048 tile digit by
+    # digit, while the words of the task text merge (trained on environment text)
+    obs, info = gym.make("distillgym/Sokoban-v0").reset(seed=5)
+    row = obs.splitlines()[2]
+    assert tokenizer.tokenize(row) == list(row)
+    assert tokenizer.tokenize("2048") == ["2", "0", "4", "8"]
+    assert len(tokenizer(info["task"])["input_ids"]) < len(info["task"].encode()) / 2
 
 
 def test_chat_template_and_special_tokens(tiny: tuple) -> None:

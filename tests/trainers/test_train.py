@@ -159,3 +159,13 @@ def test_grpo_step_favors_the_better_completion(tiny_dir: str, tmp_path: Path) -
         after = [core.logprobs(run.model, [s], run.pad_id)[0].sum().item() for s in samples]
     # the rewarded completion gains probability relative to the punished one (shared tokens cancel)
     assert after[0] - after[1] > before[0] - before[1] + 0.5
+
+
+@pytest.mark.parametrize("algo", ["sft", "opsd"])
+def test_updates_per_iter_is_honored_by_every_algorithm(algo: str, tiny_dir: str, tmp_path: Path) -> None:
+    """updates_per_iter optimizer steps per iteration, not one: AdamW's step counter counts them."""
+    cfg, acfg = load_config(None, quick(tiny_dir, tmp_path, f"algo={algo}", "updates_per_iter=3", *ALGO_ARGS[algo]))
+    run = train(cfg, acfg)
+    steps = {int(s["step"]) for s in run.optimizer.state_dict()["state"].values()}
+    assert steps == {2 * 3}
+    assert run.scheduler.last_epoch == 2 * 3
