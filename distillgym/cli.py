@@ -267,8 +267,8 @@ def train(
 @app.command()
 def quickstart(
     out: Annotated[str, typer.Option(help="Output folder.")] = "runs/quickstart",
-    sft_iters: Annotated[int, typer.Option(min=0, help="SFT iterations (16 expert episodes each).")] = 40,
-    rl_iters: Annotated[int, typer.Option(min=0, help="GRPO iterations (4 tasks x 8 rollouts each).")] = 20,
+    sft_iters: Annotated[int, typer.Option(min=0, help="SFT iterations (16 expert episodes each).")] = 600,
+    rl_iters: Annotated[int, typer.Option(min=0, help="GRPO iterations (8 tasks x 8 rollouts each).")] = 20,
     seed: Annotated[int, typer.Option(help="Seed of the model, the tasks and the sampling.")] = 0,
     episodes: Annotated[int, typer.Option(min=1, help="Held-out test rooms in the final table.")] = 64,
     progress: Annotated[bool, typer.Option(help="Progress bars on stderr.")] = True,

@@ -1,7 +1,8 @@
 """The quickstart: the `tiny` model learns Sokoban on a CPU in minutes.
 
-1. SFT warm start on the expert's episodes (offline distillation) teaches the answer format and first moves;
-2. GRPO on the model's own rollouts (on-policy RL) improves from there;
+1. SFT warm start on the expert's episodes (offline distillation): the answer format within ~50 iterations, then,
+   after a plateau at chance (~300 iterations on 2 cores), reading the board;
+2. GRPO with GiGPO's step advantage on the model's own rollouts (on-policy RL), 8 rooms x 8 rollouts per iteration;
 3. a before/after table on held-out test rooms (success with 95% Wilson intervals) and one learning curve
    (held-out success against training environment steps, both phases).
 """
@@ -19,7 +20,7 @@ SHARED = [f"env={ENV}", "env_kwargs.max_steps=10", "max_tokens=8", "history=1", 
           "threads=2"]  # fmt: skip
 
 
-def quickstart(out: str | Path = "runs/quickstart", *, sft_iters: int = 40, rl_iters: int = 20, seed: int = 0,
+def quickstart(out: str | Path = "runs/quickstart", *, sft_iters: int = 600, rl_iters: int = 20, seed: int = 0,
                eval_episodes: int = 64, progress: bool = True) -> dict[str, Any]:  # fmt: skip
     """Run both phases and the final evaluation; returns the paths it wrote and the result table."""
     from distillgym.agents.models import TinyConfig, build_tiny
@@ -30,12 +31,12 @@ def quickstart(out: str | Path = "runs/quickstart", *, sft_iters: int = 40, rl_i
         build_tiny(TinyConfig(seed=seed), out_dir=base)
     flags = [f"seed={seed}", f"progress={str(progress).lower()}", *SHARED]
     sft_cfg, sft_algo = load_config(None, [*flags, "algo=sft", f"model={base}", f"out_dir={out / 'sft'}",
-                                           f"iterations={sft_iters}", "tasks_per_iter=16", "lr=3e-3",
-                                           "eval_every=10"])  # fmt: skip
+                                           f"iterations={sft_iters}", "tasks_per_iter=16", "lr=1e-3",
+                                           f"eval_every={max(1, sft_iters // 6)}"])  # fmt: skip
     train(sft_cfg, sft_algo, resume=True)
     rl_cfg, rl_algo = load_config(None, [*flags, "algo=grpo", f"model={out / 'sft' / 'model'}",
-                                         f"out_dir={out / 'grpo'}", f"iterations={rl_iters}", "tasks_per_iter=4",
-                                         "group_size=8", "lr=1e-3", "eval_every=5", "temperature=1.0",
+                                         f"out_dir={out / 'grpo'}", f"iterations={rl_iters}", "tasks_per_iter=8",
+                                         "group_size=8", "lr=3e-4", "eval_every=5", "temperature=1.0",
                                          "grpo.advantage=gigpo"])  # fmt: skip
     train(rl_cfg, rl_algo, resume=True)
     table = final_table(out, eval_episodes, seed, progress)

@@ -1,0 +1,181 @@
+"""Learning benchmark: held-out success versus training environment steps for SFT, GRPO, OPD, OPSD and pi-Distill
+on Sokoban 6x6 with one box, with the `tiny` preset on a CPU, several seeds each.
+
+Protocol (every step is a resumable `distillgym train` run under --out; a killed benchmark continues):
+
+once, shared by every seed:
+1. base: the tiny preset (seed 0);
+2. warm start: SFT on expert episodes from the base (the tiny model starts at 0% and cannot even write an action;
+   every algorithm below starts from this same checkpoint, as papers start from an instruct model);
+3. teacher (for OPD only): the warm start trained longer with SFT, a stronger model with the same vocabulary;
+then per seed s (training tasks and sampling):
+4. each algorithm trains from the warm start for the same number of iterations of 32 episodes (SFT: 32 expert
+   demonstrations), evaluating greedy success on the same held-out test rooms every few iterations.
+
+    python -m distillgym.eval.bench.learning [--seeds 0 1 2] [--algos sft grpo opd opsd pi_distill]
+        [--iterations 20] [--out runs/bench/learning] [--plot docs/img/learning.png]
+
+Writes result.json, results.md (success at start and end, mean +- std over seeds) and the plot (mean over seeds,
+shaded +- one standard deviation).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+from distillgym.eval.bench.common import machine, markdown_table, write_json
+
+ENV = "Sokoban-6x6-1-v0"
+# What every run shares: 10-step episodes, 8-token replies, one past turn in the prompt (as the quickstart).
+SHARED = [f"env={ENV}", "env_kwargs.max_steps=10", "max_tokens=8", "history=1", "num_envs=32", "eval_episodes=64"]
+# Per algorithm: its trainer's overrides (each on-policy iteration = 8 tasks x 4 rollouts = 32 episodes).
+ON_POLICY = ["tasks_per_iter=8", "group_size=4", "lr=3e-4"]
+ALGOS: dict[str, list[str]] = {
+    "sft": ["algo=sft", "tasks_per_iter=32", "lr=1e-3"],
+    "grpo": ["algo=grpo", *ON_POLICY, "grpo.advantage=gigpo"],
+    "opd": ["algo=opd", *ON_POLICY, "opd.teacher=model"],  # opd.teacher_path is set per seed
+    "opsd": ["algo=opsd", *ON_POLICY, "opsd.variant=jsd", "opsd.teacher=frozen"],
+    "pi_distill": ["algo=pi_distill", *ON_POLICY, "pi_distill.alpha=0.5"],
+}
+
+
+def run_phase(overrides: list[str], progress: bool) -> float:
+    """One resumable training run; returns its wall time in seconds (0 if it had already finished)."""
+    from distillgym.trainers.config import load_config
+    from distillgym.trainers.loop import train
+
+    cfg, algo_cfg = load_config(None, [*overrides, f"progress={str(progress).lower()}"])
+    if (Path(cfg.out_dir) / "model" / "config.json").is_file():
+        return 0.0
+    t = time.perf_counter()
+    train(cfg, algo_cfg, resume=True)
+    return time.perf_counter() - t
+
+
+def prepare(args: argparse.Namespace) -> dict[str, Any]:
+    """The base model, the SFT warm start and OPD's teacher, built once (seed 0) and shared by every run."""
+    from distillgym.agents.models import TinyConfig, build_tiny
+    from distillgym.trainers.loop import read_metrics
+
+    root = Path(args.out) / "shared"
+    base, warm, teacher = root / "base", root / "warm", root / "teacher"
+    if not (base / "config.json").is_file():
+        build_tiny(TinyConfig(seed=0), out_dir=base)
+    common = [*SHARED, "seed=0", f"threads={args.threads}", "eval_every=0", "algo=sft", "tasks_per_iter=16",
+              f"lr={args.warm_lr}"]  # fmt: skip
+    run_phase([*common, f"model={base}", f"out_dir={warm}", f"iterations={args.warm_iters}"], args.progress)
+    out: dict[str, Any] = {"warm": warm / "model", "warm_success": read_metrics(warm)[-1]["eval/success"]}
+    if "opd" in args.algos:
+        run_phase([*common, f"model={warm / 'model'}", f"out_dir={teacher}", f"iterations={args.teacher_iters}"],
+                  args.progress)  # fmt: skip
+        out["teacher"] = teacher / "model"
+        out["teacher_success"] = read_metrics(teacher)[-1]["eval/success"]
+    return out
+
+
+def bench_seed(seed: int, shared: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    """Every algorithm from the shared warm start, with this seed (tasks, sampling)."""
+    from distillgym.trainers.loop import read_metrics
+
+    root = Path(args.out) / f"seed{seed}"
+    common = [*SHARED, f"seed={seed}", f"threads={args.threads}", f"eval_every={args.eval_every}",
+              f"model={shared['warm']}", f"iterations={args.iterations}"]  # fmt: skip
+    out: dict[str, Any] = {"warm_start": shared["warm_success"]}
+    for algo in args.algos:
+        extra = [f"opd.teacher_path={shared['teacher']}"] if algo == "opd" else []
+        wall = run_phase([*common, *ALGOS[algo], *extra, f"out_dir={root / algo}"], args.progress)
+        metrics = read_metrics(root / algo)
+        curve = [(m["env_steps"], m["eval/success"]) for m in metrics if "eval/success" in m]
+        out[algo] = {"curve": curve, "final": curve[-1][1], "env_steps": curve[-1][0], "wall_s": wall,
+                     "s_per_iter": statistics.fmean(m["time/iteration_s"] for m in metrics
+                                                    if "time/iteration_s" in m)}  # fmt: skip
+    return out
+
+
+def mean_std(xs: list[float]) -> tuple[float, float]:
+    return statistics.fmean(xs), (statistics.stdev(xs) if len(xs) > 1 else 0.0)
+
+
+def plot(results: dict[int, dict[str, Any]], algos: list[str], path: Path) -> Path:
+    """Mean held-out success over seeds against mean environment steps, +- one std shaded."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(6.4, 4))
+    for algo in algos:
+        curves = [results[s][algo]["curve"] for s in results]
+        n = min(len(c) for c in curves)
+        steps = np.array([[c[i][0] for i in range(n)] for c in curves]).mean(0)
+        succ = 100 * np.array([[c[i][1] for i in range(n)] for c in curves])
+        ax.plot(steps, succ.mean(0), marker="o", ms=3, label=algo)
+        ax.fill_between(steps, succ.mean(0) - succ.std(0), succ.mean(0) + succ.std(0), alpha=0.15)
+    ax.set_xlabel("training environment steps (after the SFT warm start)")
+    ax.set_ylabel("held-out success (%, greedy)")
+    ax.set_title(f"tiny model on {ENV}, {len(results)} seeds")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def table(results: dict[int, dict[str, Any]], algos: list[str]) -> str:
+    seeds = sorted(results)
+    start = [100 * results[s]["warm_start"] for s in seeds]
+    rows = []
+    for algo in algos:
+        final = [100 * results[s][algo]["final"] for s in seeds]
+        best = [100 * max(p[1] for p in results[s][algo]["curve"]) for s in seeds]
+        (m0, s0), (m1, s1), (mb, sb) = mean_std(start), mean_std(final), mean_std(best)
+        rows.append([algo, f"{m0:.1f} ± {s0:.1f}", f"**{m1:.1f} ± {s1:.1f}**", f"{m1 - m0:+.1f}",
+                     f"{mb:.1f} ± {sb:.1f}", " / ".join(f"{x:.0f}" for x in final),
+                     f"{statistics.fmean(results[s][algo]['env_steps'] for s in seeds):.0f}",
+                     f"{statistics.fmean(results[s][algo]['s_per_iter'] for s in seeds):.1f}"])  # fmt: skip
+    header = ["algorithm", "start %", "final %", "change", "best eval %", "final per seed", "env steps", "s/iter"]
+    return markdown_table(header, rows)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--algos", nargs="+", default=list(ALGOS), choices=list(ALGOS))
+    p.add_argument("--iterations", type=int, default=20, help="iterations of each algorithm after the warm start")
+    p.add_argument("--eval-every", type=int, default=5)
+    p.add_argument("--warm-iters", type=int, default=600, help="SFT iterations (16 expert episodes) of the warm start")
+    p.add_argument("--warm-lr", type=float, default=1e-3, help="learning rate of the warm start and the teacher")
+    p.add_argument("--teacher-iters", type=int, default=300, help="further SFT iterations for OPD's teacher")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--out", default="runs/bench/learning")
+    p.add_argument("--plot", default=None, help="PNG path (default: OUT/learning.png)")
+    p.add_argument("--no-progress", dest="progress", action="store_false")
+    args = p.parse_args(argv)
+
+    t = time.perf_counter()
+    shared = prepare(args)
+    results = {s: bench_seed(s, shared, args) for s in args.seeds}
+    out = Path(args.out)
+    fig = plot(results, args.algos, Path(args.plot) if args.plot else out / "learning.png")
+    md = table(results, args.algos)
+    md += f"\n\nShared SFT warm start ({args.warm_iters} iterations): {100 * shared['warm_success']:.0f}% held-out"
+    if "teacher_success" in shared:
+        md += (f"; OPD's teacher (the warm start after {args.teacher_iters} more SFT iterations): "
+               f"{100 * shared['teacher_success']:.0f}%")  # fmt: skip
+    (out / "results.md").write_text(md + "\n")
+    write_json(out / "result.json", {"machine": machine(), "args": vars(args), "results": results,
+                                     "shared": {k: str(v) for k, v in shared.items()},
+                                     "wall_s": time.perf_counter() - t})  # fmt: skip
+    print(md)
+    print(f"\nwrote {out / 'results.md'}, {out / 'result.json'}, {fig}")
+
+
+if __name__ == "__main__":
+    main()
