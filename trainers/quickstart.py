@@ -16,8 +16,7 @@ from distillgym.trainers.config import load_config
 from distillgym.trainers.loop import read_metrics, train
 
 ENV = "Sokoban-6x6-1-v0"
-SHARED = [f"env={ENV}", "env_kwargs.max_steps=10", "max_tokens=8", "history=1", "num_envs=32", "eval_episodes=32",
-          "threads=2"]  # fmt: skip
+SHARED = [f"env={ENV}", "env_kwargs.max_steps=10", "max_tokens=8", "history=1", "num_envs=32", "threads=2"]
 
 
 def quickstart(out: str | Path = "runs/quickstart", *, sft_iters: int = 600, rl_iters: int = 20, seed: int = 0,
@@ -29,7 +28,8 @@ def quickstart(out: str | Path = "runs/quickstart", *, sft_iters: int = 600, rl_
     base = out / "base"
     if not (base / "config.json").is_file():
         build_tiny(TinyConfig(seed=seed), out_dir=base)
-    flags = [f"seed={seed}", f"progress={str(progress).lower()}", *SHARED]
+    # evaluations during training: the first 32 test rooms (fewer when the final table uses fewer)
+    flags = [f"seed={seed}", f"progress={str(progress).lower()}", f"eval_episodes={min(32, eval_episodes)}", *SHARED]
     sft_cfg, sft_algo = load_config(None, [*flags, "algo=sft", f"model={base}", f"out_dir={out / 'sft'}",
                                            f"iterations={sft_iters}", "tasks_per_iter=16", "lr=1e-3",
                                            f"eval_every={max(1, sft_iters // 6)}"])  # fmt: skip
