@@ -43,14 +43,17 @@ ALGOS: dict[str, list[str]] = {
 }
 
 
-def run_phase(overrides: list[str], progress: bool) -> float:
-    """One resumable training run; returns its wall time in seconds (0 if it had already finished)."""
+def run_phase(overrides: list[str], progress: bool, report_only: bool = False) -> float | None:
+    """One resumable training run; returns its wall time in seconds (0 if it had already finished; None if it has
+    not and `report_only`)."""
     from distillgym.trainers.config import load_config
     from distillgym.trainers.loop import train
 
     cfg, algo_cfg = load_config(None, [*overrides, f"progress={str(progress).lower()}"])
     if (Path(cfg.out_dir) / "model" / "config.json").is_file():
         return 0.0
+    if report_only:
+        return None
     t = time.perf_counter()
     train(cfg, algo_cfg, resume=True)
     return time.perf_counter() - t
@@ -63,15 +66,16 @@ def prepare(args: argparse.Namespace) -> dict[str, Any]:
 
     root = Path(args.out) / "shared"
     base, warm, teacher = root / "base", root / "warm", root / "teacher"
-    if not (base / "config.json").is_file():
+    if not (base / "config.json").is_file() and not args.report_only:
         build_tiny(TinyConfig(seed=0), out_dir=base)
     common = [*SHARED, "seed=0", f"threads={args.threads}", "eval_every=0", "algo=sft", "tasks_per_iter=16",
               f"lr={args.warm_lr}"]  # fmt: skip
+    if args.report_only and not (warm / "model").is_dir():
+        raise SystemExit(f"--report-only: no finished warm start under {warm}")
     run_phase([*common, f"model={base}", f"out_dir={warm}", f"iterations={args.warm_iters}"], args.progress)
     out: dict[str, Any] = {"warm": warm / "model", "warm_success": read_metrics(warm)[-1]["eval/success"]}
-    if "opd" in args.algos:
-        run_phase([*common, f"model={warm / 'model'}", f"out_dir={teacher}", f"iterations={args.teacher_iters}"],
-                  args.progress)  # fmt: skip
+    teacher_run = [*common, f"model={warm / 'model'}", f"out_dir={teacher}", f"iterations={args.teacher_iters}"]
+    if "opd" in args.algos and run_phase(teacher_run, args.progress, args.report_only) is not None:
         out["teacher"] = teacher / "model"
         out["teacher_success"] = read_metrics(teacher)[-1]["eval/success"]
     return out
@@ -87,7 +91,9 @@ def bench_seed(seed: int, shared: dict[str, Any], args: argparse.Namespace) -> d
     out: dict[str, Any] = {"warm_start": shared["warm_success"]}
     for algo in args.algos:
         extra = [f"opd.teacher_path={shared['teacher']}"] if algo == "opd" else []
-        wall = run_phase([*common, *ALGOS[algo], *extra, f"out_dir={root / algo}"], args.progress)
+        wall = run_phase([*common, *ALGOS[algo], *extra, f"out_dir={root / algo}"], args.progress, args.report_only)
+        if wall is None:
+            continue
         metrics = read_metrics(root / algo)
         curve = [(m["env_steps"], m["eval/success"]) for m in metrics if "eval/success" in m]
         out[algo] = {"curve": curve, "final": curve[-1][1], "env_steps": curve[-1][0], "wall_s": wall,
@@ -110,7 +116,9 @@ def plot(results: dict[int, dict[str, Any]], algos: list[str], path: Path) -> Pa
 
     fig, ax = plt.subplots(figsize=(6.4, 4))
     for algo in algos:
-        curves = [results[s][algo]["curve"] for s in results]
+        curves = [results[s][algo]["curve"] for s in results if algo in results[s]]
+        if not curves:
+            continue
         n = min(len(c) for c in curves)
         steps = np.array([[c[i][0] for i in range(n)] for c in curves]).mean(0)
         succ = 100 * np.array([[c[i][1] for i in range(n)] for c in curves])
@@ -118,7 +126,7 @@ def plot(results: dict[int, dict[str, Any]], algos: list[str], path: Path) -> Pa
         ax.fill_between(steps, succ.mean(0) - succ.std(0), succ.mean(0) + succ.std(0), alpha=0.15)
     ax.set_xlabel("training environment steps (after the SFT warm start)")
     ax.set_ylabel("held-out success (%, greedy)")
-    ax.set_title(f"tiny model on {ENV}, {len(results)} seeds")
+    ax.set_title(f"tiny model on {ENV}, up to {len(results)} seeds")
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
@@ -129,14 +137,17 @@ def plot(results: dict[int, dict[str, Any]], algos: list[str], path: Path) -> Pa
 
 
 def table(results: dict[int, dict[str, Any]], algos: list[str]) -> str:
-    seeds = sorted(results)
-    start = [100 * results[s]["warm_start"] for s in seeds]
     rows = []
     for algo in algos:
+        seeds = [s for s in sorted(results) if algo in results[s]]
+        if not seeds:
+            continue
+        start = [100 * results[s]["warm_start"] for s in seeds]
         final = [100 * results[s][algo]["final"] for s in seeds]
         best = [100 * max(p[1] for p in results[s][algo]["curve"]) for s in seeds]
         (m0, s0), (m1, s1), (mb, sb) = mean_std(start), mean_std(final), mean_std(best)
-        rows.append([algo, f"{m0:.1f} ± {s0:.1f}", f"**{m1:.1f} ± {s1:.1f}**", f"{m1 - m0:+.1f}",
+        rows.append([f"{algo} ({len(seeds)} seeds)", f"{m0:.1f} ± {s0:.1f}", f"**{m1:.1f} ± {s1:.1f}**",
+                     f"{m1 - m0:+.1f}",
                      f"{mb:.1f} ± {sb:.1f}", " / ".join(f"{x:.0f}" for x in final),
                      f"{statistics.fmean(results[s][algo]['env_steps'] for s in seeds):.0f}",
                      f"{statistics.fmean(results[s][algo]['s_per_iter'] for s in seeds):.1f}"])  # fmt: skip
@@ -157,6 +168,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", default="runs/bench/learning")
     p.add_argument("--plot", default=None, help="PNG path (default: OUT/learning.png)")
     p.add_argument("--no-progress", dest="progress", action="store_false")
+    p.add_argument("--report-only", action="store_true", help="train nothing: table and plot of the finished runs")
     args = p.parse_args(argv)
 
     t = time.perf_counter()
