@@ -16,7 +16,10 @@ from distillgym.trainers.config import load_config
 from distillgym.trainers.loop import read_metrics, train
 
 ENV = "Sokoban-6x6-1-v0"
-SHARED = [f"env={ENV}", "env_kwargs.max_steps=10", "max_tokens=8", "history=1", "num_envs=32", "threads=2"]
+# The task as the tiny model plays it (shared with eval/bench/learning.py): 10-step episodes, 8-token replies, one
+# past turn in the prompt, 32 environments stepped together.
+EPISODES = [f"env={ENV}", "env_kwargs.max_steps=10", "max_tokens=8", "history=1", "num_envs=32"]
+SHARED = [*EPISODES, "threads=2"]
 
 
 def quickstart(out: str | Path = "runs/quickstart", *, sft_iters: int = 600, rl_iters: int = 20, seed: int = 0,

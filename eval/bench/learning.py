@@ -28,10 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from distillgym.eval.bench.common import machine, markdown_table, write_json
+from distillgym.trainers.quickstart import ENV, EPISODES
 
-ENV = "Sokoban-6x6-1-v0"
 # What every run shares: 10-step episodes, 8-token replies, one past turn in the prompt (as the quickstart).
-SHARED = [f"env={ENV}", "env_kwargs.max_steps=10", "max_tokens=8", "history=1", "num_envs=32", "eval_episodes=64"]
+SHARED = [*EPISODES, "eval_episodes=64"]
 # Per algorithm: its trainer's overrides (each on-policy iteration = 8 tasks x 4 rollouts = 32 episodes).
 ON_POLICY = ["tasks_per_iter=8", "group_size=4", "lr=3e-4"]
 ALGOS: dict[str, list[str]] = {

@@ -265,6 +265,20 @@ def dg_distill_run(student: Path, teacher: Path, out: Path, threads: int, seed: 
     return run, cfg
 
 
+def interleaved_clock(prompt_ids: list[list[int]], per_step: int,
+                      step: Callable[[list[list[int]], Timings], None]) -> tuple[Any, Timings, Timings]:
+    """(TRL callback, TRL timings, our timings): after TRL's step k, `step` runs ours on the prompts TRL used at
+    step k (`per_step` distinct prompts, taken in order)."""
+    ours = Timings()
+
+    def ours_step() -> None:
+        k = len(ours.step)
+        step([prompt_ids[(k * per_step + i) % len(prompt_ids)] for i in range(per_step)], ours)
+
+    clock, theirs = make_step_clock(ours_step)
+    return clock, theirs, ours
+
+
 # ------------------------------------------------------------------------------------------------ comparisons
 
 
@@ -275,15 +289,8 @@ def compare_grpo(student: Path, texts: list[str], args: argparse.Namespace, work
     total = args.warmup + args.steps
     run = dg_run(student, work / "dg-grpo", args.threads, args.seed)
     prompt_ids = [run.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
-    per_step = BATCH // GROUP  # distinct prompts per step
-    ours = Timings()
-
-    def ours_step() -> None:  # after TRL's step k: ours on the prompts TRL used at step k
-        k = len(ours.step)
-        batch = [prompt_ids[(k * per_step + i) % len(prompt_ids)] for i in range(per_step)]
-        dg_grpo_step(run, batch, args.new_tokens, ours)
-
-    clock, theirs = make_step_clock(ours_step)
+    clock, theirs, ours = interleaved_clock(prompt_ids, BATCH // GROUP,  # distinct prompts per step
+                                            lambda batch, t: dg_grpo_step(run, batch, args.new_tokens, t))
     model, tokenizer = load_model(student)
     tokenizer.padding_side = "left"
     config = GRPOConfig(**common_trl_args(work / "trl-grpo", total, args.seed), num_generations=GROUP,
@@ -307,14 +314,8 @@ def compare_gkd(student: Path, teacher: Path, texts: list[str], args: argparse.N
     total = args.warmup + args.steps
     run, cfg = dg_distill_run(student, teacher, work / "dg-gkd", args.threads, args.seed)
     prompt_ids = [run.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
-    ours = Timings()
-
-    def ours_step() -> None:
-        k = len(ours.step)
-        batch = [prompt_ids[(k * BATCH + i) % len(prompt_ids)] for i in range(BATCH)]
-        dg_distill_step(run, batch, args.new_tokens, cfg, ours)
-
-    clock, theirs = make_step_clock(ours_step)
+    clock, theirs, ours = interleaved_clock(prompt_ids, BATCH,
+                                            lambda batch, t: dg_distill_step(run, batch, args.new_tokens, cfg, t))
     model, tokenizer = load_model(student)
     t_model, _ = load_model(teacher)
     pad = tokenizer.pad_token_id
@@ -353,14 +354,8 @@ def compare_distill(student: Path, teacher: Path, texts: list[str], args: argpar
     total = args.warmup + args.steps
     run, cfg = dg_distill_run(student, teacher, work / "dg-distill", args.threads, args.seed)
     prompt_ids = [run.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
-    ours = Timings()
-
-    def ours_step() -> None:
-        k = len(ours.step)
-        batch = [prompt_ids[(k * BATCH + i) % len(prompt_ids)] for i in range(BATCH)]
-        dg_distill_step(run, batch, args.new_tokens, cfg, ours)
-
-    clock, theirs = make_step_clock(ours_step)
+    clock, theirs, ours = interleaved_clock(prompt_ids, BATCH,
+                                            lambda batch, t: dg_distill_step(run, batch, args.new_tokens, cfg, t))
     model, tokenizer = load_model(student)
     tokenizer.padding_side = "left"
     t_model, _ = load_model(teacher)
