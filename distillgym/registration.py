@@ -25,6 +25,7 @@ class EnvEntry:
 
 SOKOBAN = "distillgym.envs.sokoban:SokobanEnv"
 GAME2048 = "distillgym.envs.game2048:Game2048Env"
+HOUSEHOLD = "distillgym.envs.household:HouseholdEnv"
 
 ENVS: tuple[EnvEntry, ...] = (
     EnvEntry("distillgym/Sokoban-v0", SOKOBAN, {"dim": (6, 6), "num_boxes": 1, "max_steps": 40},
@@ -47,6 +48,10 @@ ENVS: tuple[EnvEntry, ...] = (
              "2048 on 3x3, reach the 256 tile"),
     EnvEntry("distillgym/2048-4x4-256-v0", GAME2048, {"size": 4, "target_tile": 256, "max_steps": 500},
              "2048 on 4x4, reach the 256 tile (short episodes for LLM agents)"),
+    EnvEntry("distillgym/Household-v0", HOUSEHOLD, {"rooms": 1, "max_steps": 50},
+             "ALFWorld-style household tasks (6 types, ALFWorld's grammar), one room, 50 steps"),
+    EnvEntry("distillgym/Household-3Rooms-v0", HOUSEHOLD, {"rooms": 3, "clutter": 20, "max_steps": 50},
+             "Household tasks across 3 rooms with 20 clutter objects, 50 steps"),
 )  # fmt: skip
 
 
