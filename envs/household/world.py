@@ -24,10 +24,10 @@ from distillgym.envs.household.catalog import (
     LOOK,
     OBJECTS,
     ON_BIT,
-    ObjectKind,
     PICK_TWO,
     SLICED_BIT,
     STATUS_OF,
+    ObjectKind,
     task_description,
 )
 
