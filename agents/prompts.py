@@ -33,6 +33,15 @@ DIRECTIONAL_FORMAT = (
 SPECS: dict[str, PromptSpec] = {
     "sokoban": PromptSpec("You are an expert Sokoban player.", DIRECTIONAL_FORMAT),
     "2048": PromptSpec("You are an expert 2048 player.", DIRECTIONAL_FORMAT),
+    # ALFWorld's role line (as verl-agent words it) and its command grammar, so ALFWorld prompts carry over
+    "household": PromptSpec(
+        "You are an expert agent operating in the ALFRED Embodied Environment. Commands: go to (receptacle), "
+        "open/close (receptacle), take (object) from (receptacle), move (object) to (receptacle), "
+        "heat/cool/clean (object) with (receptacle), slice (object) with (object), use (object), "
+        "examine (something), inventory, look.",
+        "Think briefly if it helps, then give one command inside <action></action>, for example "
+        "<action>go to countertop 1</action>.",
+    ),
 }
 DEFAULT_SPEC = PromptSpec(
     "You are an agent acting in a text environment.",

@@ -210,7 +210,9 @@ class Household:
         )
         others = [r for i, r in enumerate(self.rooms) if i != state.room]
         if others:
-            text += " From here you can go to " + ", ".join(f"the {r}" for r in others) + "."
+            rest = [f"the {r}" for r in others]
+            text += " From here you can go to " + (rest[0] if len(rest) == 1 else ", ".join(rest[:-1])
+                                                   + f" and {rest[-1]}") + "."
         return text
 
     def contents(self, state: HouseState, r: int) -> list[int]:
@@ -376,8 +378,7 @@ class Household:
         if name in self.rooms:
             room = self.rooms.index(name)
             if room == state.room:
-                return (state, NOTHING) if state.at == MIDDLE else (
-                    replace(state, at=MIDDLE), self.look_around(replace(state, at=MIDDLE)))
+                return state, NOTHING
             new = replace(state, room=room, at=MIDDLE)
             return new, f"You arrive at the {name}. " + self.look_around(new).split(". ", 1)[1]
         r = self._room_receptacle(state, name)
@@ -413,12 +414,13 @@ class Household:
                 if held >= 0:
                     hname = self.items[held].name
                     out.append(f"move {hname} to {rec.name}")
-                    for verb in ("clean", "heat", "cool"):
-                        if _can_process(verb, self.items[held].kind, rec.kind):
-                            out.append(f"{verb} {hname} with {rec.name}")
                     if self.items[held].spec.sharp:
                         out += [f"slice {self.items[i].name} with {hname}" for i in inside
                                 if self.items[i].spec.sliceable and not state.status[i] & SLICED_BIT]  # fmt: skip
+            if held >= 0:  # appliances work closed, as in ALFWorld ("cool X with fridge 1" right after arriving)
+                for verb in ("clean", "heat", "cool"):
+                    if _can_process(verb, self.items[held].kind, rec.kind):
+                        out.append(f"{verb} {self.items[held].name} with {rec.name}")
         return out
 
 
