@@ -119,14 +119,15 @@ def registered_env_ids() -> list[str]:
 
 
 def resolve_env_ids(names: Sequence[str]) -> list[str]:
-    """Full registered ids for `names` ('distillgym/' prefix optional; 'all' = every registered id), in order,
+    """Full registered ids for `names` ('distillgym/' prefix optional; 'all' = every native id, i.e. those that need
+    no outside engine or data), in order,
     without duplicates; UnknownEnvError (listing the registered ids) for a name that is not registered."""
     known = registered_env_ids()
     out: list[str] = []
     for name in names:
         name = name.strip()
         if name.lower() == "all":
-            ids = known
+            ids = [e.id for e in ENVS if not e.external]
         elif name in known:
             ids = [name]
         elif f"distillgym/{name}" in known:
