@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, ClassVar
 
 from distillgym.envs.core import TextEnv
@@ -10,6 +11,12 @@ from distillgym.envs.household.catalog import TASK_TYPES
 from distillgym.envs.household.expert import expert_plan, next_command
 from distillgym.envs.household.generator import HouseholdConfig, generate
 from distillgym.envs.household.world import NOTHING, Command, Household, HouseState, parse_command
+
+
+@lru_cache(maxsize=65536)
+def _command(text: str) -> Command | None:
+    """Parsed expert commands (the same few strings recur across steps and episodes)."""
+    return parse_command(text)
 
 
 @dataclass(frozen=True)
@@ -95,7 +102,7 @@ class HouseholdEnv(TextEnv[Command]):
         plan = e.plan
         if new != e.state:
             # keep the expert's plan when the agent follows it, else re-plan lazily
-            plan = plan[1:] if plan and parse_command(plan[0]) == action else None
+            plan = plan[1:] if plan and _command(plan[0]) == action else None
         self._e = _Episode(e.house, new, plan)
         if e.house.goal_holds(new):
             return 1.0, True, text

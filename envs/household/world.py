@@ -77,14 +77,7 @@ class HouseState:
     loc: tuple[int, ...]  # per item: receptacle index, or HELD
     status: tuple[int, ...]  # per item: CLEAN_BIT | HOT_BIT | COOL_BIT | SLICED_BIT | ON_BIT
     opened: int  # bit r set when receptacle r is open
-
-    @property
-    def holding(self) -> int:
-        """The carried item's index, or -1."""
-        for i, where in enumerate(self.loc):
-            if where == HELD:
-                return i
-        return -1
+    holding: int = -1  # the carried item's index (the one whose loc is HELD), or -1
 
     def is_open(self, r: int) -> bool:
         return bool(self.opened >> r & 1)
@@ -193,6 +186,21 @@ class Household:
     def kinds_of_items(self) -> tuple[str, ...]:
         return tuple(it.kind for it in self.items)
 
+    @cached_property
+    def task_items(self) -> tuple[int, ...]:
+        """Items of the task object's kind."""
+        return tuple(i for i, it in enumerate(self.items) if it.kind == self.task.obj)
+
+    @cached_property
+    def task_targets(self) -> tuple[int, ...]:
+        """Receptacles of the task's destination kind (none for look tasks)."""
+        return tuple(r for r, rec in enumerate(self.receptacles) if rec.kind == self.task.recep)
+
+    @cached_property
+    def task_lamps(self) -> tuple[int, ...]:
+        """Items of the task's light-source kind (look tasks only)."""
+        return tuple(i for i, it in enumerate(self.items) if it.kind == self.task.recep)
+
     # --------------------------------------------------------------- text
     def room_phrase(self, room: int) -> str:
         return "a room" if len(self.rooms) == 1 else f"the {self.rooms[room]}"
@@ -241,27 +249,17 @@ class Household:
     # --------------------------------------------------------------- goal
     def goal_holds(self, state: HouseState) -> bool:
         task = self.task
-        kinds = self.kinds_of_items
         if task.type == LOOK:
             held = state.holding
-            if held < 0 or kinds[held] != task.obj or state.at < 0:
+            if held < 0 or held not in self.task_items or state.at < 0:
                 return False
-            return any(
-                kinds[i] == task.recep and state.status[i] & ON_BIT and where == state.at
-                for i, where in enumerate(state.loc)
-            )
+            return any(state.loc[i] == state.at and state.status[i] & ON_BIT for i in self.task_lamps)
         need = STATUS_OF.get(task.type, 0)
-        counts: dict[int, int] = {}
-        for i, where in enumerate(state.loc):
-            if (
-                where >= 0
-                and kinds[i] == task.obj
-                and self.receptacles[where].kind == task.recep
-                and state.status[i] & need == need
-            ):
-                counts[where] = counts.get(where, 0) + 1
-        want = 2 if task.type == PICK_TWO else 1
-        return any(c >= want for c in counts.values())
+        targets = self.task_targets
+        done = [state.loc[i] for i in self.task_items if state.loc[i] in targets and state.status[i] & need == need]
+        if task.type == PICK_TWO:
+            return len(done) != len(set(done))  # two in the same receptacle
+        return bool(done)
 
     # --------------------------------------------------------------- dynamics
     def accessible(self, state: HouseState, r: int) -> bool:
@@ -327,7 +325,8 @@ class Household:
                 return state, NOTHING
             loc = list(state.loc)
             loc[i] = HELD
-            return replace(state, loc=tuple(loc)), f"You pick up the {self.items[i].name} from the {rec.name}."
+            text = f"You pick up the {self.items[i].name} from the {rec.name}."
+            return replace(state, loc=tuple(loc), holding=i), text
         if verb == "move":
             held = state.holding
             if held < 0 or _resolve(cmd.a, [held], self.items) != held:
@@ -336,7 +335,8 @@ class Household:
                 return state, NOTHING
             loc = list(state.loc)
             loc[held] = at
-            return replace(state, loc=tuple(loc)), f"You move the {self.items[held].name} to the {rec.name}."
+            text = f"You move the {self.items[held].name} to the {rec.name}."
+            return replace(state, loc=tuple(loc), holding=-1), text
         if verb in ("heat", "cool", "clean"):
             held = state.holding
             if held < 0 or _resolve(cmd.a, [held], self.items) != held:
