@@ -117,8 +117,9 @@ def plot(result: EvalResult, path: str | Path) -> Path:
                 continue
             xs.append(j - 0.4 + width * (k + 0.5))
             ys.append(100 * m.success_rate)
-            lo.append(100 * (m.success_rate - m.ci_low))
-            hi.append(100 * (m.ci_high - m.success_rate))
+            # max(0, .): the Wilson bound at 0% or 100% can sit a rounding error past the rate
+            lo.append(max(0.0, 100 * (m.success_rate - m.ci_low)))
+            hi.append(max(0.0, 100 * (m.ci_high - m.success_rate)))
         ax.bar(xs, ys, width, yerr=[lo, hi], capsize=3, label=agent, color=colors[k % len(colors)],
                error_kw={"elinewidth": 1, "ecolor": "0.25"})  # fmt: skip
     ax.set_xticks(range(len(envs)))

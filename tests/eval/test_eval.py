@@ -70,6 +70,8 @@ def test_wilson_interval_matches_hand_computed_values(k: int, n: int, low: float
 
 def test_wilson_interval_edges() -> None:
     assert wilson_interval(0, 0) == (0.0, 1.0)
+    for n in (1, 7, 20, 100, 1000):  # the rate is inside its own interval, to the last bit
+        assert wilson_interval(n, n)[1] == 1.0 and wilson_interval(0, n)[0] == 0.0
     with pytest.raises(ValueError, match="successes"):
         wilson_interval(3, 2)
     with pytest.raises(ValueError, match="successes"):
