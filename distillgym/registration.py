@@ -29,6 +29,8 @@ class EnvEntry:
 SOKOBAN = "distillgym.envs.sokoban:SokobanEnv"
 GAME2048 = "distillgym.envs.game2048:Game2048Env"
 HOUSEHOLD = "distillgym.envs.household:HouseholdEnv"
+ALFWORLD = "distillgym.envs.alfworld:ALFWorldEnv"
+TEXTWORLD = "distillgym.envs.twgames:TextWorldEnv"
 
 ENVS: tuple[EnvEntry, ...] = (
     EnvEntry("distillgym/Sokoban-v0", SOKOBAN, {"dim": (6, 6), "num_boxes": 1, "max_steps": 40},
@@ -55,6 +57,24 @@ ENVS: tuple[EnvEntry, ...] = (
              "ALFWorld-style household tasks (6 types, ALFWorld's grammar), one room, 50 steps"),
     EnvEntry("distillgym/Household-3Rooms-v0", HOUSEHOLD, {"rooms": 3, "clutter": 20, "max_steps": 50},
              "Household tasks across 3 rooms with 20 clutter objects, 50 steps"),
+    # privileged=False: the planner expert takes ~20 s per plan on full-size scenes (plan on demand with
+    # expert_action(), or pass privileged=True)
+    EnvEntry("distillgym/ALFWorld-v0", ALFWORLD, {"max_steps": 50, "privileged": False},
+             "ALFWorld's real games via TextWorld's PDDL backend (needs alfworld-download's data), 50 steps",
+             external=True),
+    EnvEntry("distillgym/TextWorld-v0", TEXTWORLD, {"preset": "treasure_hunter", "level": 5, "max_steps": 50},
+             "TextWorld's tw-treasure_hunter, level 5 (default preset: the fastest to generate; same as "
+             "TextWorld-TreasureHunter-v0), 50 steps", external=True),
+    EnvEntry("distillgym/TextWorld-CoinCollector-v0", TEXTWORLD,
+             {"preset": "coin_collector", "level": 5, "max_steps": 50},
+             "TextWorld's tw-coin_collector, level 5 (a 5-room chain), 50 steps", external=True),
+    EnvEntry("distillgym/TextWorld-TreasureHunter-v0", TEXTWORLD,
+             {"preset": "treasure_hunter", "level": 5, "max_steps": 50},
+             "TextWorld's tw-treasure_hunter, level 5 (5 rooms, quest length 3), 50 steps", external=True),
+    EnvEntry("distillgym/TextWorld-Cooking-v0", TEXTWORLD,
+             {"preset": "cooking", "recipe": 2, "take": 1, "go": 6, "open": True, "max_steps": 80},
+             "TextWorld's tw-cooking (FTWP): 2-ingredient recipe, 1 to fetch, 6 rooms, doors to open, 80 steps",
+             external=True),
 )  # fmt: skip
 
 
