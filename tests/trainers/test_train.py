@@ -143,7 +143,9 @@ def test_grpo_step_favors_the_better_completion(tiny_dir: str, tmp_path: Path) -
     from distillgym.trainers.loop import setup
     from distillgym.types import Sample
 
-    cfg, _ = load_config(None, quick(tiny_dir, tmp_path, "lr=0.01"))
+    # lr 1e-3: at 1e-2 Adam's first steps overshoot on this 0.7 M model and the sign of the change depends on the
+    # initialization (measured: -0.5 nats after 3 steps with one tokenizer, +0.8 after 5; +3.7 after 3 at 1e-3)
+    cfg, _ = load_config(None, quick(tiny_dir, tmp_path, "lr=0.001"))
     run = setup(cfg)
     prompt = run.tokenizer("Push the box.", add_special_tokens=False)["input_ids"]
     good = run.tokenizer("<action>Up</action>", add_special_tokens=False)["input_ids"]
