@@ -1,0 +1,1 @@
+"""Simulated AppWorld-style apps (mail, contacts, calendar, payments, shop, ...) over one JSON state dict."""
