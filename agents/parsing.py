@@ -46,9 +46,18 @@ def parse_command(text: str) -> str | None:
     return core or None
 
 
+def parse_code(text: str) -> str | None:
+    """A code cell (apps): the last ```python fence or <action> tag, multi-line, or None when empty. The env parses
+    again (JSON tool calls included); this only cuts the reply down to the action."""
+    from distillgym.envs.apps.actions import extract_code
+
+    return extract_code(text)
+
+
 PARSERS: dict[str, Callable[[str], str | None]] = {
     "sokoban": parse_directional,
     "2048": parse_directional,
+    "apps": parse_code,
 }
 
 

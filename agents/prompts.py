@@ -42,6 +42,13 @@ SPECS: dict[str, PromptSpec] = {
         "Think briefly if it helps, then give one command inside <action></action>, for example "
         "<action>go to countertop 1</action>.",
     ),
+    # AppWorld's convention: one code cell per turn over `apis`, the output comes back as the next observation
+    "apps": PromptSpec(
+        "You are a helpful assistant who completes everyday tasks for a user by writing Python code that calls "
+        "the apis of their apps.",
+        "Think briefly if it helps, then give one Python code cell inside <action></action>, for example "
+        "<action>print(apis.api_docs.show_app_descriptions())</action>.",
+    ),
 }
 DEFAULT_SPEC = PromptSpec(
     "You are an agent acting in a text environment.",
