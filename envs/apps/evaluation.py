@@ -151,6 +151,8 @@ def normalize_answer(value: Any) -> Any:
 
 def answers_match(given: Any, expected: Any, *, tol: float = 0.01) -> bool:
     a, b = normalize_answer(given), normalize_answer(expected)
+    if isinstance(a, bool) or isinstance(b, bool):  # True is not 1
+        return type(a) is type(b) and a == b
     if isinstance(a, float) and isinstance(b, float):
         return math.isclose(a, b, abs_tol=tol)
     if isinstance(a, list) and isinstance(b, list):
