@@ -45,11 +45,18 @@ class TinyConfig:
     # reached 53% accuracy at step 300.
     tie_word_embeddings: bool = False
     episodes_per_env: int = 4  # expert + random episodes per registered env, for tokenizer training text
+    # Families whose text trains the tokenizer (None: every native family). Byte-level BPE encodes any text, so
+    # other families still work, in more tokens. Sokoban and 2048 by default, because the quickstart's numbers
+    # depend on it: adding household text grew the vocabulary from 601 to 800, which changed the initialization,
+    # and SFT then left its chance-level plateau later: 38% held-out success after 600 iterations instead of 81%.
+    families: tuple[str, ...] | None = ("sokoban", "2048")
     seed: int = 0
 
 
-def environment_text(episodes_per_env: int = 4, seed: int = 0, max_steps: int = 60) -> Iterator[str]:
-    """Text an agent meets in every registered environment: tasks, observations, feedback and action words.
+def environment_text(episodes_per_env: int = 4, seed: int = 0, max_steps: int = 60,
+                     families: tuple[str, ...] | None = None) -> Iterator[str]:  # fmt: skip
+    """Text an agent meets in every registered native environment (of `families`, None: all): tasks,
+    observations, feedback and action words.
 
     Half the episodes follow the expert, half act at random (so that feedback and invalid-action texts appear).
     """
@@ -59,6 +66,9 @@ def environment_text(episodes_per_env: int = 4, seed: int = 0, max_steps: int = 
         if entry.external:  # needs TextWorld or downloaded data: the tokenizer must build anywhere
             continue
         env = gym.make(entry.id, privileged=False)
+        if families is not None and env.unwrapped.family not in families:
+            env.close()
+            continue
         for k in range(episodes_per_env):
             obs, info = env.reset(seed=seed + k)
             yield info["task"]
@@ -116,7 +126,7 @@ def build_tiny(cfg: TinyConfig | None = None, out_dir: str | Path | None = None)
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
     cfg = cfg or TinyConfig()
-    tokenizer = train_tokenizer(environment_text(cfg.episodes_per_env, cfg.seed), cfg.vocab_size)
+    tokenizer = train_tokenizer(environment_text(cfg.episodes_per_env, cfg.seed, families=cfg.families), cfg.vocab_size)
     config = Qwen2Config(
         vocab_size=len(tokenizer),
         hidden_size=cfg.hidden_size,
