@@ -29,6 +29,7 @@ class EnvEntry:
 SOKOBAN = "distillgym.envs.sokoban:SokobanEnv"
 GAME2048 = "distillgym.envs.game2048:Game2048Env"
 HOUSEHOLD = "distillgym.envs.household:HouseholdEnv"
+APPS = "distillgym.envs.apps.env:AppsEnv"
 ALFWORLD = "distillgym.envs.alfworld:ALFWorldEnv"
 TEXTWORLD = "distillgym.envs.twgames:TextWorldEnv"
 
@@ -59,6 +60,10 @@ ENVS: tuple[EnvEntry, ...] = (
              "Household tasks across 3 rooms with 20 clutter objects, 50 steps"),
     # privileged=False: the planner expert takes ~20 s per plan on full-size scenes (plan on demand with
     # expert_action(), or pass privileged=True)
+    EnvEntry("distillgym/Apps-v0", APPS, {"max_steps": 40},
+             "AppWorld-style tasks over 9 simulated apps: Python code cells against their apis, sandboxed, 40 steps"),
+    EnvEntry("distillgym/Apps-JSON-v0", APPS, {"max_steps": 40, "action_format": "json"},
+             "Apps tasks with JSON tool calls ({\"name\": \"app.api\", \"arguments\": {...}}) instead of code"),
     EnvEntry("distillgym/ALFWorld-v0", ALFWORLD, {"max_steps": 50, "privileged": False},
              "ALFWorld's real games via TextWorld's PDDL backend (needs alfworld-download's data), 50 steps",
              external=True),

@@ -67,6 +67,8 @@ class TextEnv(gym.Env[str, str], Generic[ActT]):
     family: ClassVar[str] = "text"
     max_observation_length: ClassVar[int] = 8192
     max_action_length: ClassVar[int] = 1 << 20
+    #: Actions are free-form (code cells): most text is a valid action, answered by the environment itself.
+    free_form_actions: ClassVar[bool] = False
 
     def __init__(
         self,
