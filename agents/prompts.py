@@ -46,8 +46,9 @@ SPECS: dict[str, PromptSpec] = {
     "apps": PromptSpec(
         "You are a helpful assistant who completes everyday tasks for a user by writing Python code that calls "
         "the apis of their apps.",
-        "Think briefly if it helps, then give one Python code cell inside <action></action>, for example "
-        "<action>print(apis.api_docs.show_app_descriptions())</action>.",
+        "Think briefly if it helps, then give one action inside <action></action>: a Python code cell, for example "
+        "<action>print(apis.api_docs.show_app_descriptions())</action>, or the JSON tool call when the task asks "
+        "for tool calls.",
     ),
 }
 DEFAULT_SPEC = PromptSpec(
