@@ -25,6 +25,7 @@ class _Episode:
     state: dict  # the world now (replaced, never mutated, after each step)
     verdict: Verdict | None  # the grade once the agent called complete_task
     history: tuple[tuple[str, dict], ...] = ()  # (cell, state it ran on): rebuilds the worker's variables
+    pristine: bool = True  # no cell has changed the world yet (the sandbox hands back the same dict then)
 
 
 class AppsEnv(TextEnv[str]):
@@ -156,7 +157,8 @@ class AppsEnv(TextEnv[str]):
             verdict = grade(e.initial, state, expects=t.expects, answer=t.answer, check_answer=t.check_answer,
                             ignore=t.ignore)  # fmt: skip
             text = (text + "\n" if text else "") + "Task marked complete."
-        self._e = _Episode(e.task, e.initial, state, verdict, history)
+        pristine = e.pristine and state is e.state
+        self._e = _Episode(e.task, e.initial, state, verdict, history, pristine)
         if not text:
             text = "(no output: print what you want to see)"
         return (1.0 if verdict is not None and verdict.success else 0.0), completed, text
@@ -210,7 +212,7 @@ class AppsEnv(TextEnv[str]):
         """The ground-truth program, while the world is as it was at reset (the program is written for the
         initial state: after the agent changed something, re-running it could act twice); else None."""
         e = self._ep
-        if e.verdict is not None or diff_states(e.initial, e.state):
+        if e.verdict is not None or not (e.pristine or not diff_states(e.initial, e.state)):
             return None
         sup = e.state.get("_supervisor") or {}
         return None if sup.get("completed") else e.task.solution
