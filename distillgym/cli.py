@@ -282,6 +282,88 @@ def quickstart(
     typer.echo(f"\nwrote {result['results']}, {result['curve']}")
 
 
+skills_app = typer.Typer(no_args_is_help=True, help="Inspect and maintain a Skill-SD skill store (SQLite).")
+app.add_typer(skills_app, name="skills")
+
+StorePath = Annotated[str, typer.Option("--store", help="The skill store (an SQLite file).")]
+
+
+def _open_store(store: str) -> Any:
+    from pathlib import Path
+
+    from distillgym.skills import SkillStore
+
+    if not Path(store).exists():
+        raise typer.BadParameter(f"no skill store at {store}", param_hint="--store")
+    return SkillStore(store)
+
+
+@skills_app.command("list")
+def skills_list(
+    store: StorePath,
+    family: Annotated[str | None, typer.Option(help="Only this env family (e.g. sokoban).")] = None,
+    task: Annotated[str | None, typer.Option(help="Only this task key.")] = None,
+) -> None:
+    """A table of the skills: id, family, task, uses, mean reward, version, first line."""
+    with _open_store(store) as db:
+        skills = db.list(family, task)
+    rows = [
+        (str(s.id), s.task_family, s.task_key, str(s.uses), f"{s.mean_reward:.3f}", str(s.version),
+         " ".join(s.success_analysis.split())[:60])
+        for s in skills
+    ]  # fmt: skip
+    header = ("id", "family", "task", "uses", "mean_reward", "version", "first line")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for r in [header, *rows]:
+        typer.echo("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    typer.echo(f"{len(rows)} skill(s)")
+
+
+@skills_app.command("show")
+def skills_show(
+    skill_id: Annotated[int, typer.Argument(help="The skill's id.")],
+    store: StorePath,
+) -> None:
+    """One skill: its record and the text the teacher sees."""
+    with _open_store(store) as db:
+        try:
+            s = db.get(skill_id)
+        except KeyError as e:
+            typer.echo(str(e.args[0]), err=True)
+            raise typer.Exit(1) from e
+    typer.echo(f"id {s.id}  family {s.task_family}  task {s.task_key}  version {s.version}")
+    typer.echo(f"uses {s.uses}  mean reward {s.mean_reward:.3f}  created {s.created_at}  updated {s.updated_at}")
+    typer.echo(f"sources: {', '.join(s.source_episodes) or '-'}\n")
+    typer.echo(s.text())
+
+
+@skills_app.command("export")
+def skills_export(
+    store: StorePath,
+    out: Annotated[str, typer.Option("--out", help="The JSONL file to write.")],
+) -> None:
+    """Write every skill as one JSON line."""
+    with _open_store(store) as db:
+        n = db.export(out)
+    typer.echo(f"wrote {n} skill(s) to {out}")
+
+
+@skills_app.command("prune")
+def skills_prune(
+    store: StorePath,
+    min_uses: Annotated[int, typer.Option(min=0, help="Judge by reward only skills used at least this often.")] = 0,
+    max_mean_reward: Annotated[
+        float | None, typer.Option(help="Remove skills (used >= min-uses times) with mean reward <= this.")
+    ] = None,
+    keep_per_task: Annotated[int | None, typer.Option(min=0, help="Keep only the best K skills per task.")] = None,
+) -> None:
+    """Remove poor skills and cap the number per task."""
+    with _open_store(store) as db:
+        n = db.prune(min_uses=min_uses, max_mean_reward=max_mean_reward, keep_per_task=keep_per_task)
+        left = len(db)
+    typer.echo(f"removed {n} skill(s), {left} left")
+
+
 def main() -> None:
     app()
 

@@ -1,1 +1,28 @@
-"""Skill records, summarizers, the persistent skill store, selection and retrieval (see DESIGN.md)."""
+"""Skill records, summarizers, the persistent skill store, selection and retrieval (Skill-SD; see docs/skills.md)."""
+
+from distillgym.skills.records import Skill
+from distillgym.skills.store import SkillStore, ucb_order
+from distillgym.skills.summarize import (
+    AsyncSummarizer,
+    ExpertSummarizer,
+    LLMSummarizer,
+    SummarizerStats,
+    episode_id,
+    family_of,
+    parse_skill_json,
+    task_key_of,
+)
+
+__all__ = [
+    "AsyncSummarizer",
+    "ExpertSummarizer",
+    "LLMSummarizer",
+    "Skill",
+    "SkillStore",
+    "SummarizerStats",
+    "episode_id",
+    "family_of",
+    "parse_skill_json",
+    "task_key_of",
+    "ucb_order",
+]

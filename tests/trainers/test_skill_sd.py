@@ -1,0 +1,107 @@
+"""Skill-SD: the skill reaches the teacher's prompt and never the student's; UCB statistics follow the rewards;
+the loss is GRPO plus lambda times the importance-weighted k3 term; the store is checkpointed and resumed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from distillgym.skills import Skill, SkillStore  # noqa: E402
+from distillgym.trainers import core, skill_sd  # noqa: E402
+from distillgym.trainers.config import load_config  # noqa: E402
+from distillgym.trainers.loop import read_metrics, setup, train  # noqa: E402
+from tests.trainers.test_train import quick  # noqa: E402
+
+MARKER = "zebra-workflow-marker"
+
+
+def _seed_store(path: Path, env: str, tasks: range) -> None:
+    with SkillStore(path) as store:
+        for t in tasks:
+            store.add(Skill("sokoban", f"{env}:train:{t}", f"{MARKER} worked", "none", [f"{MARKER} step {t}"]))
+
+
+def _run(tiny_dir: str, tmp_path: Path, *extra: str) -> tuple[core.Run, skill_sd.Config]:
+    cfg, acfg = load_config(None, quick(tiny_dir, tmp_path, "algo=skill_sd", *extra))
+    run = setup(cfg)
+    skill_sd.setup(run, acfg)
+    return run, acfg
+
+
+def test_skill_reaches_the_teacher_only(tiny_dir: str, tmp_path: Path) -> None:
+    store = tmp_path / "seed.sqlite"
+    _seed_store(store, "Sokoban-6x6-1-v0", range(4))
+    run, acfg = _run(tiny_dir, tmp_path / "run", f"skill_sd.store={store}", "skill_sd.summarizer=none")
+    tasks = core.train_tasks(run.cfg, 0)
+    skills = skill_sd.select_skills(run, tasks, acfg)
+    assert all(s is not None and MARKER in s.text() for s in skills.values())
+    text = {t: s.text() for t, s in skills.items()}
+    episodes = core.rollout(run, core.model_agent(run), tasks, run.cfg.group_size)
+    tok = run.tokenizer
+    teacher = skill_sd.teacher_prompts(run, episodes, text)
+    students = [s for ep in episodes for s in ep.samples(chain=False)]
+    assert len(teacher) == len(students) > 0
+    for t_ids, s in zip(teacher, students, strict=True):
+        assert MARKER in tok.decode(t_ids)
+        assert MARKER not in tok.decode(s.prompt_ids)
+    # the teacher scores exactly the student's tokens: its prompt ends where the student's does, plus the skill
+    assert all(tok.decode(t_ids).endswith(tok.decode(s.prompt_ids)[-40:]) for t_ids, s in zip(teacher, students,
+                                                                                               strict=True))
+    run.extra["skills"].close()
+
+
+def test_ablation_puts_the_skill_in_the_students_prompt(tiny_dir: str, tmp_path: Path) -> None:
+    store = tmp_path / "seed.sqlite"
+    _seed_store(store, "Sokoban-6x6-1-v0", range(4))
+    run, acfg = _run(tiny_dir, tmp_path / "run", f"skill_sd.store={store}", "skill_sd.skill_in=student",
+                     "skill_sd.summarizer=none")  # fmt: skip
+    metrics = skill_sd.iteration(run, acfg)
+    assert metrics["skills/tasks_with_skill"] == 1.0
+    assert "sdl" not in metrics  # no distillation term in the ablation
+    run.extra["skills"].close()
+
+
+def test_ucb_statistics_follow_the_episodes(tiny_dir: str, tmp_path: Path) -> None:
+    store = tmp_path / "seed.sqlite"
+    _seed_store(store, "Sokoban-6x6-1-v0", range(2))
+    run, acfg = _run(tiny_dir, tmp_path / "run", f"skill_sd.store={store}", "skill_sd.summarizer=none",
+                     "skill_sd.lmbda=0.5")  # fmt: skip
+    metrics = skill_sd.iteration(run, acfg)
+    assert "sdl" in metrics and metrics["sdl"] >= 0
+    with SkillStore(store) as s:
+        used = {k.task_key: k.uses for k in s.list("sokoban")}
+    # tasks 0 and 1, group_size rollouts each
+    assert used == {f"Sokoban-6x6-1-v0:train:{t}": run.cfg.group_size for t in range(2)}
+    run.extra["skills"].close()
+
+
+def test_summaries_fill_the_store_and_resume_restores_it(tiny_dir: str, tmp_path: Path) -> None:
+    args = ["algo=skill_sd", "iterations=2", "checkpoint_every=1"]
+    cfg, acfg = load_config(None, quick(tiny_dir, tmp_path, *args))
+    run = train(cfg, acfg)
+    state = run.extra["skills"]
+    state.writer.flush(timeout=60)
+    n = len(state.store.list())
+    assert n > 0  # every episode became (or refreshed) a skill
+    ckpt = torch.load(tmp_path / "checkpoints" / "ckpt-000002" / "state.pt", weights_only=False)
+    assert ckpt["extra_modules"]["skills"]["sqlite"][:16] == b"SQLite format 3\x00"
+    state.close()
+    # resuming for one more iteration starts from the checkpoint's store
+    cfg2, acfg2 = load_config(None, quick(tiny_dir, tmp_path, *args[:1], "iterations=3", "checkpoint_every=1"))
+    run2 = train(cfg2, acfg2, resume=True)
+    assert [m["iteration"] for m in read_metrics(tmp_path)][-1] == 3
+    run2.extra["skills"].writer.flush(timeout=60)
+    assert len(run2.extra["skills"].store.list()) >= n
+    run2.extra["skills"].close()
+
+
+def test_config_errors(tiny_dir: str, tmp_path: Path) -> None:
+    for bad, field in (("skill_sd.teacher=ema", "teacher"), ("skill_sd.skill_in=both", "skill_in"),
+                       ("skill_sd.summarizer=gpt", "summarizer")):  # fmt: skip
+        cfg, acfg = load_config(None, quick(tiny_dir, tmp_path, "algo=skill_sd", bad))
+        run = setup(cfg)
+        with pytest.raises(ValueError, match=f"skill_sd.{field}"):
+            skill_sd.setup(run, acfg)
