@@ -7,7 +7,7 @@ the exact prompt ids, sampled completion ids and their logprobs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -95,8 +95,9 @@ class ExpertAgent:
 class ModelAgent:
     """A language model through any generation backend, with the family's prompts and parsers.
 
-    privileged: show each step's `info["privileged"]` (or this fixed text) in the prompt -- a teacher, never a
-    student. A reply that names no action is sent as written, so the env answers with its invalid-action feedback.
+    privileged: show each step's `info["privileged"]` (or this fixed text, or `privileged(request)`) in the prompt --
+    a teacher, never a student. A reply that names no action is sent as written, so the env answers with its
+    invalid-action feedback.
     """
 
     def __init__(
@@ -105,7 +106,7 @@ class ModelAgent:
         *,
         sampling: SamplingParams | None = None,
         history: int | None = 4,
-        privileged: bool | str = False,
+        privileged: bool | str | Callable[[ActRequest], str | None] = False,
         name: str = "",
     ) -> None:
         self.backend = backend
@@ -126,6 +127,8 @@ class ModelAgent:
             return None
         if isinstance(self.privileged, str):
             return self.privileged
+        if callable(self.privileged):  # per request, e.g. the skill selected for this task
+            return self.privileged(req)
         return req.info.get("privileged") or None
 
     def act(self, requests: Sequence[ActRequest], seed: int) -> list[ActResult]:

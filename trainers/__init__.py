@@ -16,6 +16,7 @@ _MODULES = {
     "opd": "distillgym.trainers.opd",
     "opsd": "distillgym.trainers.opsd",
     "pi_distill": "distillgym.trainers.pi_distill",
+    "skill_sd": "distillgym.trainers.skill_sd",
 }
 
 

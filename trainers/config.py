@@ -27,7 +27,7 @@ import yaml
 class TrainConfig:
     """Fields every algorithm shares. Each field's comment is its documentation (`distillgym train --help-config`)."""
 
-    algo: str = "grpo"  # sft | grpo | opd | opsd | pi_distill
+    algo: str = "grpo"  # sft | grpo | opd | opsd | pi_distill | skill_sd
     env: str = "Sokoban-6x6-1-v0"  # a registered id (with or without 'distillgym/')
     env_kwargs: dict[str, Any] = field(default_factory=dict)  # passed to gymnasium.make (e.g. max_steps)
     model: str = "tiny"  # 'tiny', a local model directory, or a Hugging Face name (offline with HF_HUB_OFFLINE=1)

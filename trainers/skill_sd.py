@@ -1,0 +1,228 @@
+"""Skill-SD: skill-conditioned self-distillation (shared ALGORITHMS.md, "Skill-SD").
+
+Each iteration: a skill is chosen per training task from the skill store by UCB; the student acts on the plain
+task prompt (G rollouts per task); the teacher (the same weights, synced every iteration: its log-probabilities are
+taken before the update) scores the student's sampled tokens under the student's prompt plus the skill; the loss is
+
+    L = L_GRPO + lambda * L_SDL,    L_SDL = mean_t rho_t * (exp(-l_t) - 1 + l_t),
+    l_t = log pi_S(y_t) - log pi_T(y_t),   rho_t = pi_theta(y_t) / sg(pi_old(y_t))   (rho keeps its gradient),
+
+the importance-weighted k3 estimate of reverse KL(S || T) (`losses.iw_reverse_kl`). The episodes' rewards update
+the skills' UCB statistics, and every finished episode is summarized into a new skill in the background (the
+summarizer never blocks the step). The store is checkpointed and resumed with the run.
+
+Ablations (the paper's): `teacher=frozen` (the initial weights instead of synced ones), `skill_in=student` (the
+skill in the student's own prompt and no distillation: "GRPO with skills in the student prompt").
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from distillgym.trainers import core, grpo
+from distillgym.trainers.losses import clipped_pg, iw_reverse_kl
+
+
+@dataclass
+class Config:
+    lmbda: float = 0.001  # weight of L_SDL (the paper's sweep on AppWorld: 0.001 best)
+    teacher: str = "self"  # self (same weights, synced every iteration) | frozen (the initial weights: ablation)
+    skill_in: str = "teacher"  # teacher (Skill-SD) | student (ablation: skill in the student's prompt, GRPO only)
+    ucb_c: float = 1.0  # UCB exploration constant (not published)
+    ucb_reward: str = "success"  # what updates a skill's mean: success (0/1) | return (the episode's return)
+    similar: bool = True  # a task with no skill of its own borrows from similar tasks (lexical retrieval)
+    summarizer: str = "expert"  # expert (model-free: the episode against the expert's plan) | none
+    summarize: str = "all"  # which finished episodes become skills: all | success | failure
+    store: str = ""  # skill store path (default: <out_dir>/skills.sqlite); an existing store seeds the run
+    clip_low: float = 0.2  # PPO clip below 1
+    clip_high: float = 0.2  # PPO clip above 1
+    advantage: str = "grpo"  # grpo | gigpo (see grpo.Config)
+    normalize_std: bool = True  # divide advantages by the group's reward std
+    loss_agg: str = "dapo"  # how per-token losses reduce (see losses.aggregate)
+
+
+class SkillState:
+    """The run's skill store and background summarizer; `state_dict` makes the store part of a checkpoint."""
+
+    def __init__(self, path: Path, cfg: Config) -> None:
+        from distillgym.skills import AsyncSummarizer, ExpertSummarizer, SkillStore
+
+        self.path = path
+        self.cfg = cfg
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.store = SkillStore(path)
+        self.writer = AsyncSummarizer(ExpertSummarizer(), path) if cfg.summarizer == "expert" else None
+
+    def state_dict(self) -> dict[str, Any]:
+        """A consistent copy of the store (SQLite's backup API), after the summaries queued so far are written."""
+        if self.writer is not None:
+            self.writer.flush(timeout=60)
+        with tempfile.TemporaryDirectory() as tmp:
+            copy = Path(tmp) / "skills.sqlite"
+            self.store.backup(copy)
+            return {"sqlite": copy.read_bytes()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Put the store back as it was at the checkpoint (skills written after it are dropped)."""
+        if self.writer is not None:
+            self.writer.flush(timeout=60)
+            self.writer.close()
+        self.store.close()
+        tmp = self.path.with_suffix(".restore")
+        tmp.write_bytes(state["sqlite"])
+        for suffix in ("-wal", "-shm"):
+            Path(str(self.path) + suffix).unlink(missing_ok=True)
+        os.replace(tmp, self.path)
+        self.__init__(self.path, self.cfg)  # type: ignore[misc]
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.store.close()
+
+
+def setup(run: core.Run, cfg: Config) -> None:
+    if cfg.teacher not in ("self", "frozen"):
+        raise ValueError(f"config field skill_sd.teacher must be self or frozen, got {cfg.teacher!r}")
+    if cfg.skill_in not in ("teacher", "student"):
+        raise ValueError(f"config field skill_sd.skill_in must be teacher or student, got {cfg.skill_in!r}")
+    if cfg.ucb_reward not in ("success", "return"):
+        raise ValueError(f"config field skill_sd.ucb_reward must be success or return, got {cfg.ucb_reward!r}")
+    if cfg.summarizer not in ("expert", "none"):
+        raise ValueError(f"config field skill_sd.summarizer must be expert or none, got {cfg.summarizer!r}")
+    if cfg.summarize not in ("all", "success", "failure"):
+        raise ValueError(f"config field skill_sd.summarize must be all, success or failure, got {cfg.summarize!r}")
+    if cfg.advantage not in ("grpo", "gigpo"):
+        raise ValueError(f"config field skill_sd.advantage must be grpo or gigpo, got {cfg.advantage!r}")
+    path = Path(cfg.store) if cfg.store else run.out / "skills.sqlite"
+    run.extra["skills"] = SkillState(path, cfg)
+    if cfg.teacher == "frozen":
+        run.extra["teacher"] = core.frozen_copy(run.model)
+
+
+def task_key(run: core.Run, task_index: int, split: str = "train") -> str:
+    """The key skills are filed under: the env and the task (the reset seed within its split)."""
+    return f"{run.cfg.env}:{split}:{task_index}"
+
+
+def select_skills(run: core.Run, tasks: list[int], cfg: Config) -> dict[int, Any]:
+    """The skill (or None) each task's teacher gets this iteration, by UCB over the store."""
+    store = run.extra["skills"].store
+    out: dict[int, Any] = {}
+    for t in tasks:
+        picked = store.select(run.family, task_key(run, t), c=cfg.ucb_c, k=1, similar=cfg.similar)
+        out[t] = picked[0] if picked else None
+    return out
+
+
+def iteration(run: core.Run, cfg: Config) -> dict[str, float]:
+    tasks = core.train_tasks(run.cfg, run.iteration)
+    skills = select_skills(run, tasks, cfg)
+    text = {t: (s.text() if s is not None else None) for t, s in skills.items()}
+    if cfg.skill_in == "student":  # ablation: the student itself reads the skill
+        agent = core.model_agent(run, privileged=lambda req: text.get(req.info.get("task_index")))
+    else:
+        agent = core.model_agent(run)
+    episodes = core.rollout(run, agent, tasks, run.cfg.group_size)
+    metrics: dict[str, float] = {**core.episode_metrics(episodes)}
+    metrics["skills/tasks_with_skill"] = sum(s is not None for s in skills.values()) / max(1, len(tasks))
+    _update_stats(run, episodes, skills, cfg)
+    _summarize(run, episodes, cfg)
+
+    per_turn = grpo.turn_advantages(episodes, grpo.Config(advantage=cfg.advantage, normalize_std=cfg.normalize_std))
+    samples, advantages = [], []
+    for ep, adv in zip(episodes, per_turn, strict=True):
+        for s in ep.samples(chain=False):
+            samples.append(s)
+            advantages.append([adv[k] if k >= 0 else 0.0 for k in s.turn_index or []])
+    metrics["samples"] = len(samples)
+    if not samples:
+        return metrics
+    distill = cfg.skill_in == "teacher" and cfg.lmbda > 0
+    teacher_rows = _teacher_logprobs(run, episodes, samples, text, cfg) if distill else None
+    metrics.update(_step(run, samples, advantages, teacher_rows, cfg))
+    return metrics
+
+
+def teacher_prompts(run: core.Run, episodes: list, text: dict[int, str | None]) -> list[list[int]]:
+    """The teacher's prompt for every student turn: the student's prompt (same history, exact reply ids) plus the
+    task's skill as privileged context. Only the teacher's prompt ever holds the skill."""
+    return core.teacher_prompts(episodes, run.builder(), lambda ep, k: text.get(ep.task_index))
+
+
+@torch.no_grad()
+def _teacher_logprobs(run: core.Run, episodes: list, samples: list, text: dict[int, str | None],
+                      cfg: Config) -> list[list[float]]:  # fmt: skip
+    """log pi_T of each sampled token under the skill-conditioned prompt, taken before the update (the teacher is
+    synced to the iteration's starting weights, also across `updates_per_iter` steps)."""
+    prompts = teacher_prompts(run, episodes, text)
+    teacher = run.extra.get("teacher", run.model)
+    rows: list[list[float]] = []
+    size = run.cfg.micro_batch_size
+    for lo in range(0, len(samples), size):
+        micro = samples[lo : lo + size]
+        logp, _ = core.logprobs(teacher, micro, run.pad_id, prompts=prompts[lo : lo + size])
+        rows += [logp[j, : len(s.completion_ids)].tolist() for j, s in enumerate(micro)]
+    return rows
+
+
+def _step(run: core.Run, samples: list, advantages: list[list[float]], teacher_rows: list[list[float]] | None,
+          cfg: Config) -> dict[str, float]:  # fmt: skip
+    index = {id(s): k for k, s in enumerate(samples)}
+    max_len = max(len(s.completion_ids) for s in samples)
+
+    def loss_fn(micro: list, num_tokens: int, num_seqs: int) -> tuple[torch.Tensor, dict[str, float]]:
+        ks = [index[id(s)] for s in micro]
+        batch = core.make_batch(micro, run.device, [advantages[k] for k in ks])
+        logp, _ = core.logprobs(run.model, micro, run.pad_id)
+        per_token, clipped = clipped_pg(logp, batch.old_logp, batch.advantages, clip_low=cfg.clip_low,
+                                        clip_high=cfg.clip_high)  # fmt: skip
+        m = batch.mask.sum().clamp(min=1)
+        metrics = {"clip_frac": float((clipped * batch.mask).sum() / m)}
+        if teacher_rows is not None:
+            t_logp = core.token_tensor([teacher_rows[k] for k in ks], logp.shape[1], run.device)
+            sdl = iw_reverse_kl(logp, batch.old_logp, t_logp)
+            per_token = per_token + cfg.lmbda * sdl
+            metrics["sdl"] = float((sdl.detach() * batch.mask).sum() / m)
+            metrics["teacher_minus_student_logp"] = float(((t_logp - logp.detach()) * batch.mask).sum() / m)
+        loss = core.reduce_step(per_token, batch.mask, cfg.loss_agg, num_tokens=num_tokens, num_seqs=num_seqs,
+                                max_len=max_len)  # fmt: skip
+        return loss, metrics
+
+    return core.optimize(run, samples, loss_fn)
+
+
+def _update_stats(run: core.Run, episodes: list, skills: dict[int, Any], cfg: Config) -> None:
+    store = run.extra["skills"].store
+    for ep in episodes:
+        s = skills.get(ep.task_index)
+        if s is not None and s.id is not None:
+            reward = float(ep.success) if cfg.ucb_reward == "success" else float(ep.total_reward)
+            store.update_stats(s.id, reward)
+
+
+def _summarize(run: core.Run, episodes: list, cfg: Config) -> None:
+    writer = run.extra["skills"].writer
+    if writer is None:
+        return
+    for ep in episodes:
+        if cfg.summarize == "all" or (cfg.summarize == "success") == bool(ep.success):
+            writer.submit(ep, task_key(run, ep.task_index, ep.split))
+
+
+def export_store(run: core.Run, path: str | Path) -> Path:
+    """Copy the run's skill store (after pending summaries) to `path`."""
+    state = run.extra["skills"]
+    if state.writer is not None:
+        state.writer.flush(timeout=60)
+    state.store.backup(path)
+    return Path(path)
+
+
+__all__ = ["Config", "SkillState", "export_store", "iteration", "select_skills", "setup", "task_key", "teacher_prompts"]
