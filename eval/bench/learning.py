@@ -44,6 +44,8 @@ ALGOS: dict[str, list[str]] = {
     # 96 training levels): GRPO on the same pool, Skill-SD, and the paper's two ablations.
     "grpo_pool": ["algo=grpo", *ON_POLICY, "train_pool=64", "grpo.advantage=gigpo"],
     "skill_sd": ["algo=skill_sd", *ON_POLICY, "train_pool=64", "skill_sd.advantage=gigpo"],
+    "skill_sd_lambda0.1": ["algo=skill_sd", *ON_POLICY, "train_pool=64", "skill_sd.advantage=gigpo",
+                           "skill_sd.lmbda=0.1"],
     "skill_sd_frozen": ["algo=skill_sd", *ON_POLICY, "train_pool=64", "skill_sd.advantage=gigpo",
                         "skill_sd.teacher=frozen"],
     "skill_sd_student": ["algo=skill_sd", *ON_POLICY, "train_pool=64", "skill_sd.advantage=gigpo",
