@@ -307,7 +307,7 @@ def play_textworld(path: str | os.PathLike[str], commands: Sequence[str]) -> tup
     """Play `commands` in an exported game from its start: (won, commands stepped). Stops when the game ends.
 
     Requests no extra infos (`won` comes from the game's own text), so a step is one Z-machine turn; opening the
-    game and resetting it cost more than a short episode of steps (see docs/household_textworld.md)."""
+    game and resetting it cost more than a short episode of steps (see docs/household.md)."""
     env = _start(path)
     try:
         state = env.reset()
