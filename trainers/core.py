@@ -278,10 +278,12 @@ def reply_text(action: str) -> str:
     return f"<action>{action}</action>"
 
 
-def tokenize_demonstrations(run: Run, episodes: Sequence[Episode]) -> list[Episode]:
+def tokenize_demonstrations(run: Run, episodes: Sequence[Episode], *,
+                            privileged: Callable[[Episode, int], Any] | None = None) -> list[Episode]:  # fmt: skip
     """Copies of `episodes` whose token-less turns (experts, people) carry token ids: the reply
     `<action>ACTION</action><eos>` under the student's prompt with the same history, as if the model had written
-    it (logprobs stay None). Episodes that already have token ids come back unchanged."""
+    it (logprobs stay None); with `privileged`, under the teacher's prompt (`privileged(episode, turn)` as its
+    privileged context). Episodes that already have token ids come back unchanged."""
     import dataclasses
 
     builder = run.builder()
@@ -296,7 +298,8 @@ def tokenize_demonstrations(run: Run, episodes: Sequence[Episode]) -> list[Episo
         for turn in ep.turns:
             text = reply_text(turn.action)
             ids = list(run.tokenizer(text, add_special_tokens=False)["input_ids"]) + ([eos] if eos is not None else [])
-            prompt = builder.prompt_ids(ep.task, past, turn.observation)
+            extra = privileged(ep, len(turns)) if privileged is not None else None
+            prompt = builder.prompt_ids(ep.task, past, turn.observation, extra)
             turns.append(dataclasses.replace(turn, prompt_ids=prompt, completion_ids=ids, logprobs=None,
                                              info={**turn.info, "reply": text}))  # fmt: skip
             past.append(PastTurn(turn.observation, text, ids))

@@ -17,6 +17,9 @@ class Config:
     data: str = "expert"  # 'expert' (the env's solver on the iteration's train tasks) or a JSONL file of Episodes
     successful_only: bool = True  # imitate only episodes that succeeded
     loss_agg: str = "dapo"  # dapo/bnpo: mean over tokens; grpo: mean over each sequence, then over sequences
+    # Also imitate each demonstration under the teacher's prompt (the step's privileged info, e.g. the expert's
+    # plan, in context), so that a model which later teaches itself (OPSD, pi-Distill) has learned to read it.
+    teacher_prompt_copies: bool = False
 
 
 def setup(run: core.Run, cfg: Config) -> None:
@@ -36,6 +39,9 @@ def iteration(run: core.Run, cfg: Config) -> dict[str, float]:
     if cfg.successful_only:
         episodes = [e for e in episodes if e.success]
     samples = [s for ep in core.tokenize_demonstrations(run, episodes) for s in ep.samples(chain=False)]
+    if cfg.teacher_prompt_copies:
+        taught = core.tokenize_demonstrations(run, episodes, privileged=core.step_privileged)
+        samples += [s for ep in taught for s in ep.samples(chain=False)]
     metrics = core.episode_metrics(episodes)
     metrics["samples"] = len(samples)
     if not samples:

@@ -164,3 +164,27 @@ def test_updates_per_iter_is_honored_by_every_algorithm(algo: str, tiny_dir: str
     steps = {int(s["step"]) for s in run.optimizer.state_dict()["state"].values()}
     assert steps == {2 * 3}
     assert run.scheduler.last_epoch == 2 * 3
+
+
+def test_sft_teacher_prompt_copies(tiny_dir: str, tmp_path: Path) -> None:
+    """With teacher_prompt_copies, every demonstration is also imitated under the teacher's prompt (privileged
+    info in context): twice the samples, half of them with the expert's plan in the prompt."""
+    from distillgym.agents.policies import ExpertAgent
+    from distillgym.trainers import core, sft
+    from distillgym.trainers.loop import setup
+
+    counts = {}
+    for flag in (False, True):
+        cfg, acfg = load_config(None, quick(tiny_dir, tmp_path / str(flag), "algo=sft", "sft.successful_only=false",
+                                            f"sft.teacher_prompt_copies={str(flag).lower()}"))  # fmt: skip
+        run = setup(cfg)
+        sft.setup(run, acfg)
+        counts[flag] = sft.iteration(run, acfg)["samples"]
+    assert counts[True] == 2 * counts[False] > 0
+    episodes = core.rollout(run, ExpertAgent(), [0], 1)
+    taught = core.tokenize_demonstrations(run, episodes, privileged=core.step_privileged)
+    plain = core.tokenize_demonstrations(run, episodes)
+    for t, p in zip(taught[0].turns, plain[0].turns, strict=True):
+        assert "expert's plan" in run.tokenizer.decode(t.prompt_ids)
+        assert "Privileged" not in run.tokenizer.decode(p.prompt_ids)
+        assert t.completion_ids == p.completion_ids  # the same reply, under another prompt
