@@ -1,7 +1,7 @@
 """The shared text-environment contract: spaces, action parsing, the `TextEnv` base class, Monte-Carlo values."""
 
 from distillgym.envs.core.mc import BatchSimulator, mc_q_values
-from distillgym.envs.core.parsing import DIRECTIONS, describe_action, parse_direction
+from distillgym.envs.core.parsing import DIRECTIONS, describe_action, parse_direction, unwrap_action
 from distillgym.envs.core.spaces import TextSpace, is_printable_text
 from distillgym.envs.core.text_env import SPLIT_OFFSET, SPLIT_SIZE, SPLITS, EnvSnapshot, TextEnv, task_seed
 
@@ -19,4 +19,5 @@ __all__ = [
     "mc_q_values",
     "parse_direction",
     "task_seed",
+    "unwrap_action",
 ]

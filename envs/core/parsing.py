@@ -13,10 +13,24 @@ _ALIASES: dict[str, str] = {
     "right": "Right", "r": "Right", "east": "Right", "e": "Right", ">": "Right", "→": "Right",
 }  # fmt: skip
 _VERBS = ("move", "push", "go", "walk", "step", "swipe", "slide", "action", "answer", "press")
-_TAG = re.compile(r"<(action|answer)>(.*?)</\1>", re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(r"<(action|answer|command)>(.*?)</\1>", re.IGNORECASE | re.DOTALL)
 _VERB_PREFIX = re.compile(r"^(?:" + "|".join(_VERBS) + r")\s*[:=]?\s*", re.IGNORECASE)
 # Parsing never looks at more than this many characters: a 10 kB reply costs nothing.
 MAX_ACTION_CHARS = 256
+
+
+def unwrap_action(text: object, max_chars: int = MAX_ACTION_CHARS) -> str | None:
+    """The action part of `text`: the body of an `<action>`/`<answer>`/`<command>` tag if there is one, stripped;
+    None for non-strings, empty text or more than `max_chars` characters. Shared by every family's parser."""
+    if not isinstance(text, str):
+        return None
+    tag = _TAG.search(text[: max_chars * 4])
+    if tag:
+        text = tag.group(2)
+    text = text.strip()
+    if not text or len(text) > max_chars:
+        return None
+    return text
 
 
 def parse_direction(text: object) -> str | None:
@@ -26,13 +40,8 @@ def parse_direction(text: object) -> str | None:
     words, a leading verb ("move up", "push: left"), and an `<action>...</action>` tag. Anything else
     (including non-strings, empty or over-long input) gives None rather than an exception.
     """
-    if not isinstance(text, str):
-        return None
-    tag = _TAG.search(text[: MAX_ACTION_CHARS * 4])
-    if tag:
-        text = tag.group(2)
-    text = text.strip()
-    if not text or len(text) > MAX_ACTION_CHARS:
+    text = unwrap_action(text)
+    if text is None:
         return None
     core = text.strip(" \t\r\n\"'`[](){}.,;:!*")
     key = core.lower()

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
 
+from distillgym.envs.core.parsing import unwrap_action
 from distillgym.envs.household.catalog import (
     CLEAN,
     CLEAN_BIT,
@@ -91,7 +92,6 @@ class Command:
     b: str = ""  # second argument
 
 
-_TAG = re.compile(r"<(action|answer)>(.*?)</\1>", re.IGNORECASE | re.DOTALL)
 _SPACES = re.compile(r"\s+")
 _NAME = r"([a-z]+(?: ?\d+)?)"  # "apple 1", "apple1" or "apple"
 _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
@@ -119,14 +119,10 @@ MAX_COMMAND_CHARS = 256
 def parse_command(text: object) -> Command | None:
     """The grammar command `text` names, or None. Tolerant of case, spacing, trailing punctuation, an
     `<action>` tag, "apple1" for "apple 1"; never raises."""
-    if not isinstance(text, str):
+    text = unwrap_action(text, MAX_COMMAND_CHARS)
+    if text is None:
         return None
-    tag = _TAG.search(text[: MAX_COMMAND_CHARS * 4])
-    if tag:
-        text = tag.group(2)
-    if len(text) > MAX_COMMAND_CHARS:
-        return None
-    text = _SPACES.sub(" ", text.strip().strip("\"'`[](){}.,;:!*").strip()).lower()
+    text = _SPACES.sub(" ", text.strip("\"'`[](){}.,;:!*").strip()).lower()
     if not text:
         return None
     for verb, pattern in _PATTERNS:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from distillgym.envs.core import TextEnv, describe_action
+from distillgym.envs.core import TextEnv, describe_action, unwrap_action
 from distillgym.envs.core.text_env import SPLIT_SIZE
 from distillgym.envs.twgames.games import (
     default_cache_dir,
@@ -31,7 +31,6 @@ _ZMACHINE_INPUT_CHARS = 190
 #: The Z-machine interpreter's RNG seed; fixed so that replaying the same commands replays the same game.
 _INTERPRETER_SEED = 1234
 
-_TAG = re.compile(r"<(action|answer|command)>(.*?)</\1>", re.IGNORECASE | re.DOTALL)
 # What reaches the interpreter: letters, digits, spaces, hyphens, apostrophes. Everything else would either break
 # the interpreter (NUL hangs it, a newline or "." sends a second command the state tracking never sees, "\" is a
 # dumb-frotz escape) or means nothing to TextWorld's parser anyway.
@@ -210,15 +209,7 @@ class TextWorldEnv(TextEnv[str]):
         self._restart()
 
     def parse_action(self, text: object) -> str | None:
-        if not isinstance(text, str):
-            return None
-        tag = _TAG.search(text[: MAX_COMMAND_CHARS * 4])
-        if tag:
-            text = tag.group(2)
-        text = text.strip()
-        if not text or len(text) > MAX_COMMAND_CHARS:
-            return None
-        return text
+        return unwrap_action(text, MAX_COMMAND_CHARS)
 
     def _apply(self, action: str) -> tuple[float, bool, str]:
         command = game_command(action)
