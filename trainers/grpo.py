@@ -8,6 +8,7 @@ optimizer steps (PPO epochs). Math in shared ALGORITHMS.md ("Baselines").
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -46,8 +47,28 @@ def turn_advantages(episodes: list, cfg: Config) -> list[list[float]]:
     return [[float(a)] * ep.num_steps for a, ep in zip(adv, episodes, strict=True)]
 
 
-def policy_gradient_step(run: core.Run, samples: list, advantages: list[list[float]], cfg: Config) -> dict:
-    """The clipped-surrogate update over `samples` with per-token `advantages` (shared with other trainers)."""
+def token_samples(episodes: list, per_turn: list[list[float]], *, drop_zero: bool, chain: bool = False
+                  ) -> tuple[list, list[list[float]]]:  # fmt: skip
+    """Samples of `episodes` and each one's per-token advantage (its turn's; 0 on env tokens); with `drop_zero`,
+    samples whose advantage is 0 everywhere are left out."""
+    samples, advantages = [], []
+    for ep, adv in zip(episodes, per_turn, strict=True):
+        for s in ep.samples(chain=chain):
+            token_adv = [adv[k] if k >= 0 else 0.0 for k in s.turn_index or []]
+            if drop_zero and not any(token_adv):
+                continue
+            samples.append(s)
+            advantages.append(token_adv)
+    return samples, advantages
+
+
+ExtraLoss = Callable[[list, torch.Tensor, core.Batch], tuple[torch.Tensor, dict[str, float]]]
+
+
+def policy_gradient_step(run: core.Run, samples: list, advantages: list[list[float]], cfg: Config,
+                         extra: ExtraLoss | None = None) -> dict:  # fmt: skip
+    """The clipped-surrogate update over `samples` with per-token `advantages` (shared with other trainers).
+    `extra(micro, logp, batch)` adds a per-token term to the loss (with its metrics), e.g. Skill-SD's."""
     index = {id(s): a for s, a in zip(samples, advantages, strict=True)}
     max_len = max(len(s.completion_ids) for s in samples)
 
@@ -63,6 +84,10 @@ def policy_gradient_step(run: core.Run, samples: list, advantages: list[list[flo
             kl = kl_k3(logp, ref_logp)
             per_token = per_token + cfg.kl_coef * kl
             metrics["kl_ref"] = float((kl.detach() * batch.mask).sum() / batch.mask.sum().clamp(min=1))
+        if extra is not None:
+            term, extra_metrics = extra(micro, logp, batch)
+            per_token = per_token + term
+            metrics.update(extra_metrics)
         m = batch.mask.sum().clamp(min=1)
         metrics["clip_frac"] = float((clipped * batch.mask).sum() / m)
         metrics["ratio"] = float((torch.exp(logp - batch.old_logp).detach() * batch.mask).sum() / m)
@@ -76,15 +101,8 @@ def policy_gradient_step(run: core.Run, samples: list, advantages: list[list[flo
 def iteration(run: core.Run, cfg: Config) -> dict[str, float]:
     episodes = core.rollout(run, core.model_agent(run), core.train_tasks(run.cfg, run.iteration),
                             run.cfg.group_size)  # fmt: skip
-    per_turn = turn_advantages(episodes, cfg)
-    samples, advantages = [], []
-    for ep, adv in zip(episodes, per_turn, strict=True):
-        for s in ep.samples(chain=cfg.chain):
-            token_adv = [adv[k] if k >= 0 else 0.0 for k in s.turn_index or []]
-            if cfg.drop_zero_advantage and not any(token_adv):
-                continue
-            samples.append(s)
-            advantages.append(token_adv)
+    samples, advantages = token_samples(episodes, turn_advantages(episodes, cfg), drop_zero=cfg.drop_zero_advantage,
+                                        chain=cfg.chain)  # fmt: skip
     metrics = core.episode_metrics(episodes)
     metrics["samples"] = len(samples)
     if samples:

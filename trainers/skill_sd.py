@@ -26,7 +26,7 @@ from typing import Any
 import torch
 
 from distillgym.trainers import core, grpo
-from distillgym.trainers.losses import clipped_pg, iw_reverse_kl
+from distillgym.trainers.losses import iw_reverse_kl
 
 
 @dataclass
@@ -135,18 +135,16 @@ def iteration(run: core.Run, cfg: Config) -> dict[str, float]:
     _update_stats(run, episodes, skills, cfg)
     _summarize(run, episodes, cfg)
 
-    per_turn = grpo.turn_advantages(episodes, grpo.Config(advantage=cfg.advantage, normalize_std=cfg.normalize_std))
-    samples, advantages = [], []
-    for ep, adv in zip(episodes, per_turn, strict=True):
-        for s in ep.samples(chain=False):
-            samples.append(s)
-            advantages.append([adv[k] if k >= 0 else 0.0 for k in s.turn_index or []])
+    pg = grpo.Config(clip_low=cfg.clip_low, clip_high=cfg.clip_high, loss_agg=cfg.loss_agg, advantage=cfg.advantage,
+                     normalize_std=cfg.normalize_std)  # fmt: skip
+    samples, advantages = grpo.token_samples(episodes, grpo.turn_advantages(episodes, pg), drop_zero=False)
     metrics["samples"] = len(samples)
     if not samples:
         return metrics
-    distill = cfg.skill_in == "teacher" and cfg.lmbda > 0
-    teacher_rows = _teacher_logprobs(run, episodes, samples, text, cfg) if distill else None
-    metrics.update(_step(run, samples, advantages, teacher_rows, cfg))
+    extra = None
+    if cfg.skill_in == "teacher" and cfg.lmbda > 0:
+        extra = _sdl_term(run, samples, _teacher_logprobs(run, episodes, samples, text, cfg), cfg)
+    metrics.update(grpo.policy_gradient_step(run, samples, advantages, pg, extra))
     return metrics
 
 
@@ -172,30 +170,19 @@ def _teacher_logprobs(run: core.Run, episodes: list, samples: list, text: dict[i
     return rows
 
 
-def _step(run: core.Run, samples: list, advantages: list[list[float]], teacher_rows: list[list[float]] | None,
-          cfg: Config) -> dict[str, float]:  # fmt: skip
+def _sdl_term(run: core.Run, samples: list, teacher_rows: list[list[float]], cfg: Config) -> grpo.ExtraLoss:
+    """lambda * rho_t * k3(l_t) per token, against the teacher log-probabilities taken before the update."""
     index = {id(s): k for k, s in enumerate(samples)}
-    max_len = max(len(s.completion_ids) for s in samples)
 
-    def loss_fn(micro: list, num_tokens: int, num_seqs: int) -> tuple[torch.Tensor, dict[str, float]]:
-        ks = [index[id(s)] for s in micro]
-        batch = core.make_batch(micro, run.device, [advantages[k] for k in ks])
-        logp, _ = core.logprobs(run.model, micro, run.pad_id)
-        per_token, clipped = clipped_pg(logp, batch.old_logp, batch.advantages, clip_low=cfg.clip_low,
-                                        clip_high=cfg.clip_high)  # fmt: skip
+    def term(micro: list, logp: torch.Tensor, batch: core.Batch) -> tuple[torch.Tensor, dict[str, float]]:
+        t_logp = core.token_tensor([teacher_rows[index[id(s)]] for s in micro], logp.shape[1], run.device)
+        sdl = iw_reverse_kl(logp, batch.old_logp, t_logp)
         m = batch.mask.sum().clamp(min=1)
-        metrics = {"clip_frac": float((clipped * batch.mask).sum() / m)}
-        if teacher_rows is not None:
-            t_logp = core.token_tensor([teacher_rows[k] for k in ks], logp.shape[1], run.device)
-            sdl = iw_reverse_kl(logp, batch.old_logp, t_logp)
-            per_token = per_token + cfg.lmbda * sdl
-            metrics["sdl"] = float((sdl.detach() * batch.mask).sum() / m)
-            metrics["teacher_minus_student_logp"] = float(((t_logp - logp.detach()) * batch.mask).sum() / m)
-        loss = core.reduce_step(per_token, batch.mask, cfg.loss_agg, num_tokens=num_tokens, num_seqs=num_seqs,
-                                max_len=max_len)  # fmt: skip
-        return loss, metrics
+        metrics = {"sdl": float((sdl.detach() * batch.mask).sum() / m),
+                   "teacher_minus_student_logp": float(((t_logp - logp.detach()) * batch.mask).sum() / m)}
+        return cfg.lmbda * sdl, metrics
 
-    return core.optimize(run, samples, loss_fn)
+    return term
 
 
 def _update_stats(run: core.Run, episodes: list, skills: dict[int, Any], cfg: Config) -> None:
