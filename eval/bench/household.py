@@ -55,22 +55,30 @@ def native_resets(n: int, *, privileged: bool) -> dict[str, float]:
     return summary(times)
 
 
+def _replay(env: Any, seed: int, plan: list[str], repeat: int, resets: list[float]) -> tuple[float, bool]:
+    """`repeat` times: reset to task `seed` (timed into `resets`) and play `plan`; (seconds stepping, last success)."""
+    step_s, info = 0.0, {}
+    for _ in range(repeat):
+        t = time.perf_counter()
+        env.reset(seed=seed)
+        resets.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        for cmd in plan:
+            info = env.step(cmd)[4]
+        step_s += time.perf_counter() - t
+    return step_s, bool(info.get("success"))
+
+
 def native_replay(tasks: list[int], repeat: int) -> dict[str, Any]:
     """Reset + the expert's plan, per task, on the native engine (what the TextWorld engines replay below)."""
     env = HouseholdEnv(privileged=False)
-    resets, steps, n_steps = [], 0.0, 0
+    resets: list[float] = []
+    steps, n_steps = 0.0, 0
     for seed in tasks:
         env.reset(seed=seed)
         plan = expert_plan(env.house, env.house.start) or []
-        for _ in range(repeat):
-            t = time.perf_counter()
-            env.reset(seed=seed)
-            resets.append(time.perf_counter() - t)
-            t = time.perf_counter()
-            for cmd in plan:
-                env.step(cmd)
-            steps += time.perf_counter() - t
-            n_steps += len(plan)
+        steps += _replay(env, seed, plan, repeat, resets)[0]
+        n_steps += len(plan) * repeat
     return {"reset": summary(resets), "steps_per_s": n_steps / steps, "steps": n_steps}
 
 
@@ -136,22 +144,17 @@ def textworld_pddl(repeat: int, *, admissible: bool) -> dict[str, Any] | None:
         return None
     from distillgym.envs.alfworld import ALFWorldEnv
 
-    resets, step_s, n_steps, wins, games = [], 0.0, 0, 0, 0
+    resets: list[float] = []
+    step_s, n_steps, wins, games = 0.0, 0, 0, 0
     env = ALFWorldEnv(data_path=str(PDDL_GAME), split="train", privileged=True, expert="walkthrough")
     for seed in range(2):  # the two training games
         obs, info = env.reset(seed=seed)
         plan = list(info["privileged"]["solution"] or [])
         games += 1
-        for _ in range(repeat):
-            t = time.perf_counter()
-            env.reset(seed=seed)
-            resets.append(time.perf_counter() - t)
-            t = time.perf_counter()
-            for cmd in plan:
-                obs, _, term, trunc, info = env.step(cmd)
-                n_steps += 1
-            step_s += time.perf_counter() - t
-        wins += bool(info["success"])
+        seconds, won = _replay(env, seed, plan, repeat, resets)
+        step_s += seconds
+        n_steps += len(plan) * repeat
+        wins += won
     env.close()
     return {"reset": summary(resets), "steps_per_s": n_steps / step_s, "steps": n_steps, "won": f"{wins}/{games}"}
 
