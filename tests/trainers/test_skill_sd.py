@@ -98,9 +98,41 @@ def test_summaries_fill_the_store_and_resume_restores_it(tiny_dir: str, tmp_path
     run2.extra["skills"].close()
 
 
+def test_a_model_summarizer_runs_in_the_background_and_rejects_what_does_not_parse(tiny_dir: str,
+                                                                                   tmp_path: Path) -> None:
+    """summarizer=model: a real local model (the untrained tiny one) writes every summary on the writer's thread;
+    its replies are not skill JSON, so each is rejected and nothing half-parsed reaches the store."""
+    run, acfg = _run(tiny_dir, tmp_path, "skill_sd.summarizer=model", f"skill_sd.summarizer_model={tiny_dir}",
+                     "skill_sd.summarizer_max_tokens=24")  # fmt: skip
+    metrics = skill_sd.iteration(run, acfg)
+    state = run.extra["skills"]
+    assert state.writer.flush(timeout=120) == 0  # skills written
+    stats = state.writer.stats
+    episodes = run.cfg.tasks_per_iter * run.cfg.group_size
+    assert metrics["skills/tasks_with_skill"] == 0.0
+    assert stats.submitted == episodes and stats.rejected == episodes and stats.written == stats.errors == 0
+    assert state.summarizer.rejected == episodes and state.store.list() == []
+    state.close()
+
+
+def test_skills_of_similar_tasks_are_found_by_the_tasks_text(tiny_dir: str, tmp_path: Path) -> None:
+    """A task with no skill of its own borrows the skill whose task text is closest to what the student read."""
+    run, acfg = _run(tiny_dir, tmp_path / "run", "skill_sd.summarizer=none", "env=Household-v0")
+    (first, second), store = core.train_tasks(run.cfg, 0)[:2], run.extra["skills"].store
+    episodes = core.rollout(run, core.model_agent(run), [first, second], 1)
+    texts = {ep.task_index: ep.task for ep in episodes}
+    assert texts[first] != texts[second]
+    for t in (first, second):  # filed under other tasks' keys, with these tasks' texts
+        store.add(Skill("household", f"elsewhere:{t}", f"lesson {t}", "none", [f"step {t}"], task_text=texts[t]))
+    picked = skill_sd.select_skills(run, texts, acfg)
+    assert {t: s.success_analysis for t, s in picked.items()} == {t: f"lesson {t}" for t in (first, second)}
+    run.extra["skills"].close()
+
+
 def test_config_errors(tiny_dir: str, tmp_path: Path) -> None:
     for bad, field in (("skill_sd.teacher=ema", "teacher"), ("skill_sd.skill_in=both", "skill_in"),
-                       ("skill_sd.summarizer=gpt", "summarizer")):  # fmt: skip
+                       ("skill_sd.summarizer=gpt", "summarizer"),
+                       ("skill_sd.summarizer=model", "summarizer_model")):  # fmt: skip
         cfg, acfg = load_config(None, quick(tiny_dir, tmp_path, "algo=skill_sd", bad))
         run = setup(cfg)
         with pytest.raises(ValueError, match=f"skill_sd.{field}"):
