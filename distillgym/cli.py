@@ -333,7 +333,10 @@ def skills_show(
             raise typer.Exit(1) from e
     typer.echo(f"id {s.id}  family {s.task_family}  task {s.task_key}  version {s.version}")
     typer.echo(f"uses {s.uses}  mean reward {s.mean_reward:.3f}  created {s.created_at}  updated {s.updated_at}")
-    typer.echo(f"sources: {', '.join(s.source_episodes) or '-'}\n")
+    typer.echo(f"sources: {', '.join(s.source_episodes) or '-'}")
+    if s.task_text:
+        typer.echo(f"task text: {' '.join(s.task_text.split())[:300]}")
+    typer.echo("")
     typer.echo(s.text())
 
 

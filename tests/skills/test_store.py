@@ -286,7 +286,7 @@ def test_cli_commands(tmp_path: Path) -> None:
 
     path = str(tmp_path / "s.db")
     with SkillStore(path) as store:
-        a = store.add(skill(text="first lesson"))
+        a = store.add(skill(text="first lesson", task_text="Push the box\n onto the goal."))
         store.add(skill("k:2", text="second lesson", family="household"))
         store.update_stats(a, 0.0, uses=4)
     runner = CliRunner()
@@ -297,6 +297,7 @@ def test_cli_commands(tmp_path: Path) -> None:
     assert "1 skill(s)" in res.output and "first lesson" not in res.output
     res = runner.invoke(app, ["skills", "show", str(a), "--store", path])
     assert res.exit_code == 0 and "Workflow:\n1. step first lesson" in res.output
+    assert "task text: Push the box onto the goal." in res.output
     assert runner.invoke(app, ["skills", "show", "99", "--store", path]).exit_code == 1
     res = runner.invoke(app, ["skills", "export", "--store", path, "--out", str(tmp_path / "x.jsonl")])
     assert res.exit_code == 0 and len((tmp_path / "x.jsonl").read_text().splitlines()) == 2
