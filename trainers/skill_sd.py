@@ -37,7 +37,8 @@ class Config:
     skill_in: str = "teacher"  # teacher (Skill-SD) | student (ablation: skill in the student's prompt, GRPO only)
     ucb_c: float = 1.0  # UCB exploration constant (not published)
     ucb_reward: str = "success"  # what updates a skill's mean: success (0/1) | return (the episode's return)
-    similar: bool = True  # a task with no skill of its own borrows from similar tasks (lexical retrieval)
+    similar: bool = True  # a task with no skill of its own borrows the skill of the most similar task
+    retriever: str = "bm25"  # how similar tasks are found: bm25 (lexical) | embed (all-MiniLM-L6-v2, the embed extra)
     summarizer: str = "expert"  # expert (model-free: the episode against the expert's plan) | model | none
     # summarizer=model: a local model directory (run on the CPU, in the background thread), or the URL of an
     # OpenAI-compatible server (vLLM's) with summarizer_tokenizer a local path to its tokenizer
@@ -62,7 +63,7 @@ class SkillState:
         self.path = path
         self.cfg = cfg
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.store = SkillStore(path)
+        self.store = SkillStore(path, retriever=cfg.retriever)
         if summarizer is None and cfg.summarizer == "expert":
             summarizer = ExpertSummarizer()
         elif summarizer is None and cfg.summarizer == "model":
@@ -108,6 +109,8 @@ def setup(run: core.Run, cfg: Config) -> None:
         raise ValueError(f"config field skill_sd.ucb_reward must be success or return, got {cfg.ucb_reward!r}")
     if cfg.summarizer not in ("expert", "model", "none"):
         raise ValueError(f"config field skill_sd.summarizer must be expert, model or none, got {cfg.summarizer!r}")
+    if cfg.retriever not in ("bm25", "embed"):
+        raise ValueError(f"config field skill_sd.retriever must be bm25 or embed, got {cfg.retriever!r}")
     if cfg.summarizer == "model" and not cfg.summarizer_model:
         raise ValueError("config field skill_sd.summarizer_model must name a local model directory or a server URL "
                          "when skill_sd.summarizer=model")  # fmt: skip

@@ -132,7 +132,8 @@ def test_skills_of_similar_tasks_are_found_by_the_tasks_text(tiny_dir: str, tmp_
 def test_config_errors(tiny_dir: str, tmp_path: Path) -> None:
     for bad, field in (("skill_sd.teacher=ema", "teacher"), ("skill_sd.skill_in=both", "skill_in"),
                        ("skill_sd.summarizer=gpt", "summarizer"),
-                       ("skill_sd.summarizer=model", "summarizer_model")):  # fmt: skip
+                       ("skill_sd.summarizer=model", "summarizer_model"),
+                       ("skill_sd.retriever=tfidf", "retriever")):  # fmt: skip
         cfg, acfg = load_config(None, quick(tiny_dir, tmp_path, "algo=skill_sd", bad))
         run = setup(cfg)
         with pytest.raises(ValueError, match=f"skill_sd.{field}"):
