@@ -3,7 +3,8 @@ Skill-SD (with its ablations), with the `tiny` preset on a CPU, several seeds ea
 
 - sokoban: Sokoban 6x6 with one box (10-step episodes, 8-token replies; the quickstart's setting);
 - apps: Apps-v0, level-1 tasks of the train templates, held out by world (the test split's seeds: a 2-layer model
-  cannot write code for templates it never saw), code cells of up to 224 tokens, 3 cells per episode.
+  cannot write code for templates it never saw), code cells of up to 224 tokens, 3 cells per episode; every run
+  after the warm start at lr 1e-4 (see TASKS).
 
 Protocol (every step is a resumable `distillgym train` run under --out; a killed benchmark continues):
 
@@ -45,19 +46,20 @@ class Task:
     shared: list[str]  # overrides of every run (env, episode shape, evaluation)
     families: tuple[str, ...] | None  # TinyConfig.families: the text the tokenizer is trained on
     warm_iters: int  # default SFT iterations of the warm start
+    teacher_iters: int  # default further SFT iterations for OPD's teacher
     warm: list[str] = field(default_factory=list)  # extra overrides of the warm start (and OPD's teacher)
     tuned: list[str] = field(default_factory=list)  # overrides of every algorithm's run after the warm start
 
 
 TASKS: dict[str, Task] = {
     # 10-step episodes, 8-token replies, one past turn in the prompt (as the quickstart)
-    "sokoban": Task(ENV, [*EPISODES, "eval_episodes=64"], ("sokoban", "2048"), 600),
+    "sokoban": Task(ENV, [*EPISODES, "eval_episodes=64"], ("sokoban", "2048"), 600, 300),
     # one code cell solves a level-1 task (46-201 tokens with the apps tokenizer); 3 cells, so that a traceback can
     # be acted on; held-out = the test split's worlds of the same (train) templates
     "apps": Task("Apps-v0, level 1, unseen worlds",
                  ["env=Apps-v0", "env_kwargs.difficulty=1", "env_kwargs.templates=train", "env_kwargs.max_steps=3",
                   "max_tokens=224", "history=1", "num_envs=16", "eval_episodes=64"],
-                 ("apps",), 400, ["sft.teacher_prompt_copies=true", "eval_every=100"],
+                 ("apps",), 400, 150, ["sft.teacher_prompt_copies=true", "eval_every=100"],
                  # GRPO at lr 3e-4 took the warm start from 48% to 31% in 20 iterations (rollouts at temperature 0.7
                  # to 22% in 10); at 1e-4 it held 53% after 10 (seed 0, 64 pool tasks): the tiny model's long code
                  # replies are mostly wrong when sampled, and larger steps away from them unlearn the format
@@ -208,7 +210,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--warm-iters", type=int, default=None,
                    help="SFT iterations (16 expert episodes) of the warm start (default: sokoban 600, apps 400)")
     p.add_argument("--warm-lr", type=float, default=1e-3, help="learning rate of the warm start and the teacher")
-    p.add_argument("--teacher-iters", type=int, default=300, help="further SFT iterations for OPD's teacher")
+    p.add_argument("--teacher-iters", type=int, default=None,
+                   help="further SFT iterations for OPD's teacher (default: sokoban 300, apps 150)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", default=None, help="default: runs/bench/learning (sokoban), runs/bench/learning_apps")
     p.add_argument("--plot", default=None, help="PNG path (default: OUT/learning.png)")
@@ -217,6 +220,8 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     if args.warm_iters is None:
         args.warm_iters = TASKS[args.task].warm_iters
+    if args.teacher_iters is None:
+        args.teacher_iters = TASKS[args.task].teacher_iters
     if args.out is None:
         args.out = "runs/bench/learning" + ("" if args.task == "sokoban" else f"_{args.task}")
 

@@ -232,3 +232,19 @@ def test_a_model_agent_from_a_path_is_measured_and_exported(tiny_dir: Path, tmp_
         assert from_dataset(to_dataset(eps)) == eps
     paths = write_report(result, tmp_path)
     assert EvalResult.from_dict(json.loads(paths["json"].read_text())).metrics == result.metrics
+
+
+def test_learning_benchmark_configs_load() -> None:
+    """Every (task, algorithm) run of the learning benchmark is a valid training config (a typo fails here, not an
+    hour into a benchmark), and the apps task's tuned learning rate wins over the algorithm's."""
+    pytest.importorskip("torch")
+    from distillgym.eval.bench.learning import ALGOS, TASKS
+    from distillgym.trainers.config import load_config
+
+    for name, task in TASKS.items():
+        load_config(None, [*task.shared, "algo=sft", "tasks_per_iter=16", *task.warm])
+        for algo, overrides in ALGOS.items():
+            cfg, _ = load_config(None, [*task.shared, *overrides, *task.tuned])
+            assert cfg.algo == overrides[0].split("=")[1]
+            if name == "apps" and algo != "sft":
+                assert cfg.lr == 1e-4 and cfg.env == "Apps-v0" and cfg.env_kwargs["templates"] == "train"
