@@ -200,6 +200,50 @@ def table(results: dict[int, dict[str, Any]], algos: list[str]) -> str:
     return markdown_table(header, rows)
 
 
+def teacher_view(task: Task, model_dir: Path, n: int, threads: int) -> dict[str, float]:
+    """Greedy held-out success of `model_dir` on the first `n` test tasks with each context a self-teacher gets:
+    the plain prompt, the env's privileged info (the format `sft.teacher_prompt_copies` trains on), and a skill
+    (ExpertSummarizer) of the expert's episode on the same task, or of the model's own plain episode."""
+    import torch
+
+    from distillgym.agents.generation import SamplingParams, TransformersBackend
+    from distillgym.agents.models import load
+    from distillgym.agents.policies import ExpertAgent, ModelAgent
+    from distillgym.agents.rollout import collect
+    from distillgym.skills import ExpertSummarizer
+    from distillgym.trainers.config import load_config
+
+    if threads:
+        torch.set_num_threads(threads)
+    cfg, _ = load_config(None, task.shared)
+    model, tok = load(str(model_dir))
+    backend = TransformersBackend(model.eval(), tok, batch_size=cfg.num_envs)
+    sampling = SamplingParams(temperature=0.0, max_tokens=cfg.max_tokens)
+    tasks, summ = list(range(n)), ExpertSummarizer()
+
+    def play(agent: Any) -> list[Any]:
+        return collect(agent, cfg.env, tasks, split="test", num_envs=cfg.num_envs, env_kwargs=cfg.env_kwargs,
+                       progress=False)  # fmt: skip
+
+    def skills_of(episodes: list[Any]) -> dict[int, str | None]:
+        out = {}
+        for ep in episodes:
+            skill = summ.summarize(ep, "view")
+            out[ep.task_index] = skill.text() if skill is not None else None
+        return out
+
+    def rate(privileged: Any) -> float:
+        eps = play(ModelAgent(backend, sampling=sampling, history=cfg.history, privileged=privileged))
+        return sum(e.success for e in eps) / len(eps)
+
+    plain = play(ModelAgent(backend, sampling=sampling, history=cfg.history))
+    expert_skills, own_skills = skills_of(play(ExpertAgent())), skills_of(plain)
+    return {"plain prompt": sum(e.success for e in plain) / len(plain),
+            "+ privileged info (expert's solution/plan)": rate(True),
+            "+ skill from the expert's episode": rate(lambda r: expert_skills[r.info["task_index"]]),
+            "+ skill from its own plain episode": rate(lambda r: own_skills[r.info["task_index"]])}  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task", choices=list(TASKS), default="sokoban")
@@ -217,6 +261,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--plot", default=None, help="PNG path (default: OUT/learning.png)")
     p.add_argument("--no-progress", dest="progress", action="store_false")
     p.add_argument("--report-only", action="store_true", help="train nothing: table and plot of the finished runs")
+    p.add_argument("--teacher-view", type=int, default=0, metavar="N",
+                   help="also measure the warm start with each self-teacher context on N held-out tasks")
     args = p.parse_args(argv)
     if args.warm_iters is None:
         args.warm_iters = TASKS[args.task].warm_iters
@@ -235,6 +281,10 @@ def main(argv: list[str] | None = None) -> None:
     if "teacher_success" in shared:
         md += (f"; OPD's teacher (the warm start after {args.teacher_iters} more SFT iterations): "
                f"{100 * shared['teacher_success']:.0f}%")  # fmt: skip
+    if args.teacher_view:
+        view = teacher_view(TASKS[args.task], shared["warm"], args.teacher_view, args.threads)
+        md += (f"\n\nThe warm start as a self-teacher ({args.teacher_view} held-out tasks, greedy):\n\n"
+               + markdown_table(["context", "success %"], [[k, f"{100 * v:.1f}"] for k, v in view.items()]))
     (out / "results.md").write_text(md + "\n")
     write_json(out / "result.json", {"machine": machine(), "args": vars(args), "results": results,
                                      "shared": {k: str(v) for k, v in shared.items()},
