@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 from distillgym.envs.apps.actions import MAX_CODE_CHARS, extract_code, tool_call_to_code
 from distillgym.envs.apps.evaluation import Verdict, diff_states, grade
+from distillgym.envs.apps.isolation import LEVELS, default_level, require
 from distillgym.envs.apps.sandbox import Limits, Sandbox
 from distillgym.envs.apps.tasks import TEMPLATES, Task
 from distillgym.envs.apps.tasks.base import POOLS
@@ -34,8 +35,10 @@ class AppsEnv(TextEnv[str]):
     `apis.supervisor.complete_task(answer=...)`; the episode is graded on the apps' final state (the changes the
     task asks for and nothing else) and on the answer. Reward 1 on success, else 0.
 
-    Agent code runs in a sandboxed worker process (see `sandbox.py`): resource limits, no file system, network,
-    subprocess or imports beyond an allow-list; a hung or crashed worker is replaced and the agent told why.
+    Agent code runs in a sandboxed worker process (see `sandbox.py`, `isolation.py`): by default inside bubblewrap
+    (own mount, PID, IPC and network namespaces, uid 65534, read-only minimal root, seccomp), with resource limits
+    and imports limited to an allow-list; the apps' state and the grader stay in this process, and the worker only
+    forwards each api call here. A hung or crashed worker is replaced and the agent told why.
 
     Args:
         difficulty: 1, 2, 3 or a list of them (None: all). 1 = single-app lookups, 3 = multi-app workflows.
@@ -44,6 +47,9 @@ class AppsEnv(TextEnv[str]):
         action_format: "code" (a Python cell, AppWorld's convention) or "json" (a tool call
             `{"name": "app.api", "arguments": {...}}`, run as `print(apis.app.api(**arguments))`).
         limits: sandbox limits (`Limits` fields: cpu_s, wall_s, memory_mb, output_chars...).
+        isolation: the worker's OS isolation, "namespaces" (bubblewrap, the default), "netns" or "none"; None reads
+            DISTILLGYM_SANDBOX_ISOLATION. A level that cannot run here raises at construction, never downgrades;
+            the level in force is in `info["apps"]["isolation"]`.
         split, max_steps (40, the Skill-SD paper's AppWorld budget), invalid_action_penalty, privileged,
             render_mode: see `TextEnv`.
     """
@@ -60,6 +66,7 @@ class AppsEnv(TextEnv[str]):
         templates: str | list[str] | tuple[str, ...] | None = None,
         action_format: str = "code",
         limits: dict[str, Any] | Limits | None = None,
+        isolation: str | None = None,
         split: str = "train",
         max_steps: int = 40,
         invalid_action_penalty: float = 0.0,
@@ -95,6 +102,10 @@ class AppsEnv(TextEnv[str]):
                 raise ValueError(f"unknown sandbox limit(s) {sorted(unknown)}; known: {known}")
             limits = Limits(**limits)
         self.limits = limits or Limits()
+        if isolation is not None and isolation not in LEVELS:
+            raise ValueError(f"isolation must be one of {LEVELS}, got {isolation!r}")
+        self.isolation = isolation or default_level()
+        require(self.isolation)  # IsolationError now, with the fix, rather than at the first step
         self._sandbox: Sandbox | None = None
         self._e: _Episode | None = None
         self._loaded: tuple[tuple[str, dict], ...] = ()  # the cells whose variables the worker holds now
@@ -219,7 +230,8 @@ class AppsEnv(TextEnv[str]):
 
     def _extra_info(self) -> dict[str, Any]:
         e = self._ep
-        out: dict[str, Any] = {"template": e.task.template, "difficulty": e.task.difficulty}
+        out: dict[str, Any] = {"template": e.task.template, "difficulty": e.task.difficulty,
+                               "isolation": self.isolation}
         if e.verdict is not None:
             out["failures"] = list(e.verdict.failures)
         return out
@@ -266,7 +278,7 @@ class AppsEnv(TextEnv[str]):
     @property
     def _box(self) -> Sandbox:
         if self._sandbox is None:
-            self._sandbox = Sandbox(limits=self.limits)
+            self._sandbox = Sandbox(limits=self.limits, isolation=self.isolation)
         return self._sandbox
 
     @property

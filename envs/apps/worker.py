@@ -1,22 +1,26 @@
 """Sandbox worker: the separate process that runs agent code cells for `distillgym.envs.apps.sandbox.Sandbox`.
 
-The parent starts it as a plain script (`python -I -B worker.py CONFIG_JSON`, empty environment, empty cwd, own
-session), so nothing of `distillgym` is imported unless the app factory needs it. It then:
+It holds no app state and no task. The parent starts it as a plain script (`python -I -S -B worker.py`, empty
+environment; inside bubblewrap by default: see `isolation.py`) and it:
 
-1. moves its message channel off fds 0/1 (which become /dev/null), imports the app factory and the allowed modules
-   (the only modules agent code may import, served as read-only views without their module attributes);
-2. calls the factory once on an empty state (so the apps fill their lazy caches while that is still allowed), then
-   locks itself down: rlimits (address space, CPU, file size 0, few fds, no core dumps, no processes) and a PEP 578
-   audit hook that denies every audited operation but a short allow-list for the rest of its life: opening files,
-   importing new modules, os/subprocess/socket/ctypes calls, running new code, frame introspection... all raise;
+1. moves its message channel off fds 0/1 (which become /dev/null), reads its configuration frame (limits, allowed
+   modules, and the catalog of apps and apis: names and docs only), and drops to uid 65534 when asked;
+2. imports the allowed modules (the only modules agent code may import, served as read-only views without their
+   module attributes), then locks itself down: rlimits (address space, CPU, file size 0, few fds, no core dumps, no
+   processes) and a PEP 578 audit hook that denies every audited operation but a short allow-list for the rest of its
+   life: opening files, importing new modules, os/subprocess/socket/ctypes calls, running new code, frame
+   introspection... all raise;
 3. serves requests: each cell is parsed and checked (no `_`-prefixed attributes, no dunder names, no frame/generator
-   internals), run with restricted builtins in a namespace that lives until the episode (session) changes, and the
-   new app state is sent back as JSON.
+   internals), run with restricted builtins in a namespace that lives until the episode (session) changes. `apis`
+   in the cell is a proxy: each `apis.<app>.<api>(...)` is sent to the parent, which runs the endpoint on the real
+   state and sends back the JSON result or the error, raised in the cell as `ApiError` (or the builtin it names).
 
-Protocol (JSON only, never pickle): frames of a 4-byte big-endian length and UTF-8 JSON. Request: header
-`{"code", "session", "has_state", "seq"}` then, if has_state, the state. Reply: header `{"kind", "message", "output",
-"truncated", "commit", "restart", "cpu", "seq"}` (plus `"same": true` when a committed state did not change) then, if
-commit and not same, the new state.
+Protocol (JSON only, never pickle): frames of a 4-byte big-endian length and UTF-8 JSON.
+parent -> worker: the configuration (once), then per cell `{"op": "run", "code", "session", "seq"}`, and the answer
+to each call: `{"op": "return", "seq", "value"}` or `{"op": "raise", "seq", "type", "message"}`.
+worker -> parent: `{"ready": true, ...}` (once), then per cell any number of `{"op": "call", "seq", "app", "api",
+"args", "kwargs"}` and one `{"op": "done", "seq", "kind", "message", "output", "truncated", "commit", "restart",
+"cpu"}` (commit: whether the cell's api calls stand, as after a Python exception; never after a kill).
 """
 
 from __future__ import annotations
@@ -97,9 +101,7 @@ ALWAYS_ALLOWED_EVENTS = frozenset({"builtins.id", "sys.unraisablehook", "compile
 CELL_FILENAME = "<cell>"
 FRAME_HEADER = struct.Struct(">I")
 MAX_REQUEST_HEADER = 1 << 22  # code is capped by the parent far below this
-
-# Channel fds (read, write), kept here so test factories can simulate a corrupted channel.
-CHANNEL: list[int] = []
+MAX_CONFIG = 1 << 24
 
 
 class SandboxError(Exception):
@@ -508,7 +510,7 @@ def prewarm() -> None:
             probe()
 
 
-# ------------------------------------------------------------------------------------------------------------ worker
+# ----------------------------------------------------------------------------------------------------------- output
 
 
 class _Capture:
@@ -542,55 +544,273 @@ class _Capture:
         return "".join(self.parts)
 
 
-def _load_factory(spec: str, light_import: bool) -> Callable[[dict], Any]:
-    """Resolve "module:function"; with light_import the parent packages' __init__ files are not run."""
-    module_name, sep, func_name = spec.partition(":")
-    if not sep or not module_name or not func_name:
-        raise ValueError(f"factory must be 'module:function', got {spec!r}")
-    if light_import:
-        parts = module_name.split(".")
-        for i in range(1, len(parts)):
-            package = ".".join(parts[:i])
-            if package in sys.modules:
-                continue
-            pkg_spec = importlib.util.find_spec(package)
-            if pkg_spec is None or pkg_spec.submodule_search_locations is None:
-                break
-            stub = importlib.util.module_from_spec(pkg_spec)  # a package with its __path__, __init__ not run
-            sys.modules[package] = stub
-            if i > 1:
-                setattr(sys.modules[".".join(parts[: i - 1])], parts[i - 1], stub)
-    module = importlib.import_module(module_name)
-    factory = getattr(module, func_name)
-    if not callable(factory):
-        raise TypeError(f"{spec} is not callable")
-    return factory
+# ------------------------------------------------------------------------------------------------------- apis proxy
+
+
+class ApiError(ValueError):
+    """An app refused the call (its message says why and how to fix it)."""
+
+
+class ApiAttributeError(ApiError, AttributeError):
+    """Unknown app or api name (an AttributeError too, so `hasattr` keeps working)."""
+
+
+#: Exception classes a forwarded call may raise in the cell, by the name the parent reports (others: ApiError).
+CALL_ERRORS: dict[str, type[Exception]] = {
+    "ApiError": ApiError,
+    "ApiAttributeError": ApiAttributeError,
+    **{name: value for name, value in vars(builtins).items()
+       if isinstance(value, type) and issubclass(value, Exception) and not name.startswith("_")},
+}
+
+
+class ChannelBroken(BaseException):
+    """The channel to the parent cannot be trusted any more (a call was cut mid-frame): the worker exits."""
+
+
+class Endpoint:
+    """`apis.<app>.<api>`: calling it sends the call to the parent, which runs it on the real app state."""
+
+    def __init__(self, channel: Channel, app: str, api: str, doc: str) -> None:
+        self._sb_where = (app, api)
+        self._sb_channel = channel
+        self.__name__ = api
+        self.__qualname__ = f"{app}.{api}"
+        self.__doc__ = doc
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        app, api = self._sb_where
+        return self._sb_channel.call(app, api, args, kwargs)
+
+    def __repr__(self) -> str:
+        app, api = self._sb_where
+        return f"<api apis.{app}.{api}>"
+
+
+class AppProxy:
+    """`apis.<app>`: one attribute per api (and the app's plain values, such as its description)."""
+
+    def __init__(self, channel: Channel, name: str, spec: dict[str, Any]) -> None:
+        self._sb_name = name
+        self._sb_names = [*spec["apis"], *spec["values"]]
+        self._sb_apis = list(spec["apis"])
+        for api, doc in spec["apis"].items():
+            setattr(self, api, Endpoint(channel, name, api, doc))
+        for key, value in spec["values"].items():
+            setattr(self, key, value)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        raise ApiAttributeError(f"App {self._sb_name!r} has no api named {name!r}. Its apis are: "
+                                f"{', '.join(self._sb_apis)}. See apis.api_docs.show_api_doc(app_name="
+                                f"{self._sb_name!r}, api_name=...).")
+
+    def __dir__(self) -> list[str]:
+        return list(self._sb_names)
+
+    def __repr__(self) -> str:
+        return f"<apis.{self._sb_name}: {', '.join(self._sb_apis)}>"
+
+
+class ApisProxy:
+    """`apis`: one attribute per app. Holds no state: every call goes to the parent."""
+
+    def __init__(self, channel: Channel, catalog: dict[str, Any]) -> None:
+        self._sb_apps = list(catalog)
+        for app, spec in catalog.items():
+            setattr(self, app, AppProxy(channel, app, spec))
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        raise ApiAttributeError(f"No app named {name!r}. Apps: {', '.join(self._sb_apps)}. "
+                                "Use apis.api_docs.show_app_descriptions().")
+
+    def __dir__(self) -> list[str]:
+        return list(self._sb_apps)
+
+    def __repr__(self) -> str:
+        return f"<apis: {', '.join(self._sb_apps)}>"
+
+
+class Channel:
+    """The worker's end of the pipe pair: requests in, calls out and their results back, replies out."""
+
+    def __init__(self, worker: Worker, rfd: int, wfd: int, call_max_bytes: int, result_max_bytes: int) -> None:
+        self.worker = worker
+        self.rfd, self.wfd = rfd, wfd
+        self.call_max_bytes = call_max_bytes
+        self.result_max_bytes = result_max_bytes
+        self.seq: Any = None
+
+    def call(self, app: str, api: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Forward one api call; return its JSON result or raise the error the app raised."""
+        try:
+            payload = dumps({"op": "call", "seq": self.seq, "app": app, "api": api, "args": args, "kwargs": kwargs})
+        except (TypeError, ValueError, RecursionError) as exc:
+            raise TypeError(f"the arguments of apis.{app}.{api} must be plain data (str, int, float, bool, None, "
+                            f"and lists and dicts of them): {_safe_str(exc)}") from None
+        if len(payload) > self.call_max_bytes:
+            raise ValueError(f"the arguments of apis.{app}.{api} are {len(payload):,} bytes of JSON; the limit is "
+                             f"{self.call_max_bytes:,}")
+        worker = self.worker
+        worker.in_call = True  # the CPU timer only notes a hit now: a frame must never be cut in half
+        try:
+            write_all(self.wfd, frame(payload))
+            raw = read_frame(self.rfd, self.result_max_bytes)
+            if raw is None:
+                raise ChannelBroken()
+            reply = loads(raw)
+        except BaseException:
+            raise ChannelBroken() from None
+        finally:
+            worker.in_call = False
+        if worker.cpu_hit:
+            raise CpuLimitExceeded()
+        if type(reply) is not dict or reply.get("seq") != self.seq:
+            raise ChannelBroken()
+        if reply.get("op") == "return":
+            return reply.get("value")
+        error = CALL_ERRORS.get(reply.get("type"), ApiError)
+        raise error(str(reply.get("message", "")))
+
+
+# ---------------------------------------------------------------------------------------------------- plain copies
+
+
+def _plain_copy(x: Any) -> Any:
+    """`copy.copy` for plain data (what the apis return); other objects are refused, since a copy protocol
+    (`__reduce_ex__`, `__copy__`, a memo) is a way to reach an object's internals."""
+    t = type(x)
+    if t in (list, dict, set, bytearray):
+        return t(x)
+    if t in (str, int, float, bool, complex, bytes, tuple, frozenset, type(None), range):
+        return x
+    raise TypeError(f"copy.copy copies plain data only (dict, list, set, str, numbers...) in this sandbox, "
+                    f"not {type(x).__name__}")
+
+
+def _plain_deepcopy(x: Any, memo: Any = None) -> Any:
+    """`copy.deepcopy` for plain data, nested (the memo argument is accepted and ignored)."""
+    t = type(x)
+    if t is dict:
+        return {_plain_deepcopy(k): _plain_deepcopy(v) for k, v in x.items()}
+    if t in (list, tuple, set, frozenset):
+        return t(_plain_deepcopy(v) for v in x)
+    if t is bytearray:
+        return bytearray(x)
+    if t in (str, int, float, bool, complex, bytes, type(None), range):
+        return x
+    raise TypeError(f"copy.deepcopy copies plain data only (dict, list, set, str, numbers...) in this sandbox, "
+                    f"not {type(x).__name__}")
+
+
+# ------------------------------------------------------------------------------------------------------------ types
+
+#: Names a class made at runtime (type(name, bases, ns)) may define: what a class statement in a cell may define.
+CLASS_NAMESPACE_DUNDERS = SAFE_DUNDER_DEFS | {"__module__", "__qualname__", "__doc__", "__annotations__"}
+
+
+def vet_class_namespace(ns: Any) -> None:
+    """Refuse a runtime class namespace that sets what a cell's class statement may not (`__match_args__`,
+    `__reduce_ex__`, `__getattr__`, finalizers...): the same rule as the static check."""
+    if not isinstance(ns, dict):
+        raise TypeError("type() needs a dict as its third argument")
+    for key in list(ns):
+        if type(key) is not str:
+            raise TypeError("class attribute names must be strings")
+        if key.startswith("_") and key not in CLASS_NAMESPACE_DUNDERS:
+            raise SandboxError(f"a class may not define {key!r} in this sandbox")
+
+
+class TypeGate:
+    """What a cell sees as `type` (and as any metaclass it gets from `type(cls)`): `type(x)` as usual, but the
+    three-argument form and subclassing go through `vet_class_namespace`."""
+
+    _vetted: dict[type, type] = {}  # noqa: RUF012 - a cache shared by all gates
+
+    def __init__(self, meta: type) -> None:
+        self._sb_meta = meta
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if len(args) == 1 and not kwargs:
+            return gate_type(type(args[0]))
+        if len(args) == 3:
+            vet_class_namespace(args[2])
+        return self._sb_meta(*args, **kwargs)
+
+    def __instancecheck__(self, obj: Any) -> bool:
+        return isinstance(obj, self._sb_meta)
+
+    def __subclasscheck__(self, cls: Any) -> bool:
+        return isinstance(cls, type) and issubclass(cls, self._sb_meta)
+
+    def __mro_entries__(self, bases: tuple[Any, ...]) -> tuple[type, ...]:
+        return (vetted_metaclass(self._sb_meta),)
+
+    def __eq__(self, other: object) -> bool:
+        return other is self._sb_meta or (isinstance(other, TypeGate) and other._sb_meta is self._sb_meta)
+
+    def __hash__(self) -> int:
+        return hash(self._sb_meta)
+
+    def __repr__(self) -> str:
+        return repr(self._sb_meta)
+
+
+def vetted_metaclass(meta: type) -> type:
+    """A subclass of `meta` whose class creation is vetted (what `class M(type): ...` in a cell derives from)."""
+    cached = TypeGate._vetted.get(meta)
+    if cached is None:
+
+        def __new__(mcs: type, name: str, bases: tuple[type, ...], ns: dict[str, Any], **kwargs: Any) -> type:
+            vet_class_namespace(ns)
+            return meta.__new__(mcs, name, bases, ns, **kwargs)
+
+        cached = meta(meta.__name__, (meta,), {"__new__": __new__, "__module__": "builtins"})
+        TypeGate._vetted[meta] = cached
+    return cached
+
+
+_GATES: dict[type, TypeGate] = {}
+
+
+def gate_type(t: type) -> Any:
+    """`t` itself, or a gate in its place when `t` is a metaclass (a way to build classes with any namespace)."""
+    if isinstance(t, type) and issubclass(t, type):
+        gate = _GATES.get(t)
+        if gate is None:
+            gate = _GATES[t] = TypeGate(t)
+        return gate
+    return t
+
+
+# ------------------------------------------------------------------------------------------------------------ worker
 
 
 class Worker:
-    """The worker's state: the factory, the agent-facing builtins and the current episode's namespace."""
+    """The worker's state: the agent-facing builtins and apis, and the current episode's namespace."""
 
-    def __init__(self, config: dict[str, Any]) -> None:
+    def __init__(self, config: dict[str, Any], rfd: int, wfd: int) -> None:
         self.config = config
         self.output_chars = int(config["output_chars"])
-        self.state_max_bytes = int(config["state_max_bytes"])
         self.memory_mb = int(config["memory_mb"])
         self.cpu_s = float(config["cpu_s"])
-        for path in reversed(config.get("extra_path", [])):
-            sys.path.insert(0, path)
-        self.factory = _load_factory(config["factory"], bool(config.get("light_import", True)))
-        with contextlib.suppress(Exception):  # fill the apps' lazy caches (signatures, docs) before the lock-down
-            self.factory({})
+        self.catalog: dict[str, Any] = config["catalog"]
+        self.channel = Channel(self, rfd, wfd, int(config["call_max_bytes"]), int(config["result_max_bytes"]))
         self.views = build_views(list(config["modules"]))
+        if "copy" in self.views:  # plain data only: copy protocols and memos reach objects' internals
+            object.__getattribute__(self.views["copy"], "_sb_attrs").update(
+                copy=_plain_copy, deepcopy=_plain_deepcopy)
         prewarm()
         self.guard = Guard()
         self.builtins = self._make_builtins()
-        self.session: int | None = None
+        self.session: Any = None
         self.ns: dict[str, Any] | None = None
-        self.state: dict[str, Any] | None = None
-        self.known_json: bytes | None = None  # self.state's JSON as the parent holds it (meaningful with a state)
-        self.apis: Any = None
+        self.apis: ApisProxy | None = None
         self.running = False
+        self.in_call = False
         self.cpu_hit = False
         self.reserve: bytearray | None = None
 
@@ -668,6 +888,8 @@ class Worker:
             "__import__": sandbox_import,
             "__sb_attr__": safe_attr,
             "__sb_display__": display,
+            "type": gate_type(type),
+            "ApiError": ApiError,
             "getattr": sandbox_getattr,
             "hasattr": sandbox_hasattr,
             "setattr": sandbox_setattr,
@@ -714,103 +936,61 @@ class Worker:
 
     def _on_cpu_limit(self, signum: int, frame: Any) -> None:
         self.cpu_hit = True
-        if self.running:
+        if self.running and not self.in_call:  # inside a call, Channel.call raises once the frames are done
             raise CpuLimitExceeded()
 
     # --- serving -----------------------------------------------------------------------------------------------
 
-    def serve(self, rfd: int, wfd: int) -> None:
+    def serve(self) -> None:
         """Answer requests until the parent closes the channel."""
+        channel = self.channel
         while True:
             try:
-                raw = read_frame(rfd, MAX_REQUEST_HEADER)
+                raw = read_frame(channel.rfd, MAX_REQUEST_HEADER)
                 if raw is None:
                     return
                 request = loads(raw)
-                if type(request) is not dict:
-                    raise ValueError("request is not an object")
-                state_raw = read_frame(rfd, self.state_max_bytes) if request.get("has_state") else None
-                if request.get("has_state") and state_raw is None:
-                    return
+                if type(request) is not dict or request.get("op") != "run":
+                    raise ValueError("request is not a run")
+                channel.seq = request.get("seq")
                 try:
-                    header, state_json = self.handle(request, state_raw)
+                    header = self.handle(request)
+                except ChannelBroken:
+                    return  # a call was cut mid-frame: exit, the parent sees EOF and starts a new worker
                 except BaseException as exc:  # a bug or an exhausted worker: report, and let the parent respawn
-                    self.state = self.apis = None
-                    header, state_json = _reply("crash", f"worker error: {type(exc).__name__}", restart=True), None
+                    self.ns = None
+                    header = _reply("crash", f"worker error: {type(exc).__name__}", restart=True)
             except (OSError, ValueError) as exc:  # a broken channel: give up, the parent respawns
+                reply = _reply("crash", f"worker protocol error: {type(exc).__name__}")
                 with contextlib.suppress(OSError):
-                    write_all(wfd, frame(dumps(_reply("crash", f"worker protocol error: {type(exc).__name__}"))))
+                    write_all(channel.wfd, frame(dumps(reply)))
                 return
+            header["op"] = "done"
             header["seq"] = request.get("seq")
             for key in ("output", "message"):  # text for the agent (and its tokenizer): no lone surrogates
                 header[key] = header[key].encode("utf-8", "replace").decode("utf-8")
-            out = frame(dumps(header))
-            if state_json is not None:
-                out += frame(state_json)
-            write_all(wfd, out)
+            write_all(channel.wfd, frame(dumps(header)))
 
-    def handle(self, request: dict[str, Any], state_raw: bytes | None) -> tuple[dict[str, Any], bytes | None]:
-        """Run one cell: returns the reply header and, if committed, the new state's JSON."""
-        try:
-            return self._handle(request, state_raw)
-        finally:
-            signal.setitimer(signal.ITIMER_PROF, 0)
-
-    def _handle(self, request: dict[str, Any], state_raw: bytes | None) -> tuple[dict[str, Any], bytes | None]:
+    def handle(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Run one cell: the reply header (kind, message, output, and whether its api calls' effects stand)."""
         self.cpu_hit = False
         self._arm_cpu_limit()
-        session = request.get("session")
-        if session != self.session:  # a new episode: drop the old namespace and apis
-            self.session, self.ns, self.state, self.apis = session, None, None, None
         try:
-            if state_raw is not None:
-                self.state, self.apis = None, None
-                state = loads(state_raw)
-                if type(state) is not dict:
-                    return _reply("crash", "worker protocol error: state is not an object"), None
-                self.apis = self.factory(state)
-                self.state, self.known_json = state, state_raw
-            elif self.state is None:
-                return _reply("crash", "worker protocol error: no state"), None
-        except MemoryError:
-            self.reserve = None
-            return _reply("memory", "the app state does not fit in the sandbox's memory", restart=True), None
-        except BaseException as exc:  # the factory failed: not the agent's doing
-            self.state = self.apis = None
-            return _reply("crash", f"the app factory failed: {type(exc).__name__}: {_safe_str(exc)}"), None
-        code = request.get("code")
-        if type(code) is not str:
-            return _reply("crash", "worker protocol error: code is not a string"), None
-        try:
-            header = self._run_cell(code)
-        except MemoryError:
-            self.reserve = None
-            header = _reply("memory", self._memory_message(), restart=True)
-        if not header["commit"]:
-            self.state = self.apis = None  # possibly half-changed: the parent resends its copy next time
-            return header, None
-        try:
-            state_json = dumps(self.state)
-        except MemoryError:
-            self.reserve = None
-            return _reply("memory", self._memory_message(), restart=True), None
-        except (TypeError, ValueError, RecursionError) as exc:
-            self.state = self.apis = None
-            header.update(kind="exception", commit=False,
-                          message=f"the app state is no longer valid JSON ({_safe_str(exc)}); changes were undone")
-            return header, None
-        if len(state_json) > self.state_max_bytes:
-            self.state = self.apis = None
-            header.update(kind="state_limit", commit=False,
-                          message=f"your code made the app state too large ({len(state_json) >> 20} MB > "
-                                  f"{self.state_max_bytes >> 20} MB); the changes were undone")
-            return header, None
-        header["cpu"] = _cpu_used()
-        if state_json == self.known_json:  # a read-only cell: the parent already holds this state
-            header["same"] = True
-            return header, None
-        self.known_json = state_json
-        return header, state_json
+            session = request.get("session")
+            if session != self.session:  # a new episode: a fresh namespace and fresh apis objects
+                self.session, self.ns, self.apis = session, None, None
+            code = request.get("code")
+            if type(code) is not str:
+                return _reply("crash", "worker protocol error: code is not a string")
+            try:
+                header = self._run_cell(code)
+            except MemoryError:
+                self.reserve = None
+                header = _reply("memory", self._memory_message(), restart=True)
+            header["cpu"] = _cpu_used()
+            return header
+        finally:
+            signal.setitimer(signal.ITIMER_PROF, 0)
 
     def _arm_cpu_limit(self) -> None:
         """A precise per-cell CPU timer (ITIMER_PROF), and RLIMIT_CPU a second later as the kernel's backstop."""
@@ -841,6 +1021,8 @@ class Worker:
             return _reply("forbidden", f"Your code was not run: {shown}.")
         if self.ns is None:
             self.ns = {"__builtins__": self.builtins, "__name__": "__main__"}
+        if self.apis is None:
+            self.apis = ApisProxy(self.channel, self.catalog)
         self.ns["apis"] = self.apis
         capture = _Capture(self.output_chars)
         self.guard.violations.clear()
@@ -976,21 +1158,34 @@ def _take_channel() -> tuple[int, int]:
 DANGEROUS_MODULES = ("ctypes", "_ctypes", "socket", "_socket", "subprocess", "_posixsubprocess", "threading")
 
 
+def drop_privileges(uid: int, gid: int) -> None:
+    """Become uid/gid (no supplementary groups) for good; as root this also clears every capability."""
+    os.setgroups([])
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
+    if os.getresuid() != (uid, uid, uid) or os.getresgid() != (gid, gid, gid):
+        raise RuntimeError(f"could not drop to uid {uid}")
+
+
 def main(argv: list[str]) -> int:
-    """Entry point: set up, lock down, report ready, serve."""
+    """Entry point: read the configuration frame, drop privileges, set up, lock down, report ready, serve."""
     rfd, wfd = _take_channel()
-    CHANNEL[:] = [rfd, wfd]
     try:
-        config = json.loads(argv[1])
-        worker = Worker(config)
+        raw = read_frame(rfd, MAX_CONFIG)
+        if raw is None:
+            return 1
+        config = loads(raw)
+        if config.get("drop_to"):
+            drop_privileges(*config["drop_to"])
+        worker = Worker(config, rfd, wfd)
         worker.lock_down()
     except BaseException as exc:
         write_all(wfd, frame(dumps({"ready": False, "error": f"{type(exc).__name__}: {_safe_str(exc)}"})))
         return 1
     loaded = [m for m in DANGEROUS_MODULES if m in sys.modules]
-    write_all(wfd, frame(dumps({"ready": True, "pid": os.getpid(), "loaded": loaded})))
+    write_all(wfd, frame(dumps({"ready": True, "pid": os.getpid(), "uid": os.getuid(), "loaded": loaded})))
     with contextlib.suppress(BrokenPipeError):
-        worker.serve(rfd, wfd)
+        worker.serve()
     return 0
 
 
