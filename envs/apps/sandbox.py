@@ -240,9 +240,11 @@ class _Proc:
         if os.getpid() != self.owner_pid:  # a forked child must not kill its parent's worker
             return None
         popen = self.popen
-        if self.pidfd is not None:  # the worker itself (PID 1 of its namespace: everything in it dies too)
+        if self.pidfd is not None:  # the worker itself (PID 1 of its namespace: everything in it dies too) ...
             with contextlib.suppress(ProcessLookupError, OSError):
                 signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                popen.wait(timeout=5)  # ... then bubblewrap reaps it and exits
         if popen.returncode is None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(popen.pid, signal.SIGKILL)
@@ -347,7 +349,10 @@ class Sandbox:
         self.allowed_modules = tuple(allowed_modules)
         self.isolation = isolation or default_level()
         require(self.isolation)
-        self.catalog = build_catalog(self.factory({}))
+        try:
+            self.catalog = build_catalog(self.factory({}))
+        except Exception as exc:
+            raise SandboxStartError(f"the app factory failed: {type(exc).__name__}: {exc}") from None
         self.stats = SandboxStats(isolation=self.isolation)
         self._lock = threading.Lock()
         self._session = 0
@@ -682,10 +687,10 @@ class Sandbox:
                                                  "undone.")
         if not json_depth_ok([args, kwargs], 32):
             return self._raise(cell, "ApiError", f"The arguments of apis.{app}.{api} are nested too deeply.")
-        if cell.apis is None:
-            cell.work = copy_json(cell.state)
-            cell.apis = self.factory(cell.work)
         try:
+            if cell.apis is None:
+                cell.work = copy_json(cell.state)
+                cell.apis = self.factory(cell.work)
             value = getattr(getattr(cell.apis, app), api)(*args, **kwargs)
         except Exception as exc:  # the app's own error (ApiError), or a bad call (TypeError)
             text = str(exc)

@@ -1,8 +1,9 @@
-"""The Apps-v0 sandbox: normal cells, and an attack suite.
+"""The Apps-v0 sandbox: normal cells, the Python layer's attack suite, the parent's checks of a compromised worker,
+and the OS jail on its own.
 
 For every attack: it is contained (no side effect on the parent: files, env vars, sys.modules, sockets), the agent is
 told why (message or output names the reason), nothing is raised out of `run`, and the next normal cell is served with
-the right state.
+the right state. Attacks through the env (`env.step`) and their effects are in test_apps_escape.py.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import ast
 import json
 import os
 import pickle
-import shutil
 import signal
 import socket
 import subprocess
@@ -25,17 +25,21 @@ import pytest
 
 from distillgym.envs.apps import sandbox as sandbox_module
 from distillgym.envs.apps import worker as worker_module
-from distillgym.envs.apps.sandbox import Limits, RunResult, Sandbox, SandboxStartError, isolation_wrapper
+from distillgym.envs.apps.isolation import Jail
+from distillgym.envs.apps.sandbox import Limits, RunResult, Sandbox, SandboxStartError
+from tests.envs import apps_fake_factory
 
 REPO = Path(__file__).resolve().parents[2]
 FAKE = "tests.envs.apps_fake_factory:make_apis"
 # Small limits keep the suite fast; wall time is generous so a busy CI core does not turn CPU limits into wall kills.
+# All a worker's environment may hold: bubblewrap's PWD and Python's own C-locale coercion, nothing of the parent's.
+WORKER_ENV = {b"PWD=/tmp", b"LC_CTYPE=C.UTF-8", b""}
 LIMITS = Limits(cpu_s=0.5, wall_s=4.0, memory_mb=256, output_chars=2_000, max_code_chars=5_000)
 
 
 def make_box(**limits: Any) -> Sandbox:
     fields = {**LIMITS.__dict__, **limits}
-    return Sandbox(FAKE, Limits(**fields), extra_path=[str(REPO)])
+    return Sandbox(FAKE, Limits(**fields))
 
 
 @pytest.fixture(scope="module")
@@ -201,10 +205,11 @@ def test_ordinary_code_using_the_allowed_modules(agent: Healthy) -> None:
 
 def test_factory_errors() -> None:
     with pytest.raises(SandboxStartError, match="ModuleNotFoundError"):
-        Sandbox("tests.envs.no_such_module:make_apis", LIMITS, extra_path=[str(REPO)]).start()
-    with Sandbox("tests.envs.apps_fake_factory:broken_factory", LIMITS, extra_path=[str(REPO)]) as sb:
-        r = sb.run("print(1)", {})
-        assert r.error == "crash" and told(r, "factory failed", "always fails")
+        Sandbox("tests.envs.no_such_module:make_apis", LIMITS)
+    with pytest.raises(SandboxStartError, match=r"factory failed.*always fails"):
+        Sandbox("tests.envs.apps_fake_factory:broken_factory", LIMITS)
+    with pytest.raises(ValueError, match="module:function"):
+        Sandbox("no_colon", LIMITS)
 
 
 # ---------------------------------------------------------------------------------------------- imports and files
@@ -268,14 +273,16 @@ def test_open_files(agent: Healthy, tmp_path: Path) -> None:
     assert not target.exists()
 
 
-def test_audit_hook_blocks_app_code_too(agent: Healthy) -> None:
-    """The fake app's own os.listdir (past every Python-level check) hits the audit hook: denied, worker replaced."""
-    pid = agent.box.worker_pid
-    r = agent.run("x = 1\nprint(apis.debug.cwd_listing())")
-    assert r.error == "forbidden" and r.restarted and not r.committed
-    assert told(r, "os.listdir", "not allowed", "restarted")
+def test_apis_in_the_cell_hold_names_only(agent: Healthy) -> None:
+    """`apis` in the worker is a proxy: names and docs, no state; unknown names fail like the real apps."""
+    r = agent.run("print(dir(apis), dir(apis.counter), apis.counter.increment.__doc__)\n"
+                  "print(hasattr(apis, 'nope'), hasattr(apis.counter, 'nope'))\napis.counter.nope()")
+    assert r.error == "exception" and "ApiAttributeError: App 'counter' has no api named 'nope'" in r.output
+    assert "['counter', 'debug', 'supervisor'] ['add_item', 'increment', 'value'] Add `by`" in r.output
+    assert "False False" in r.output
+    r = agent.run("try:\n    apis.counter.increment(0)\nexcept ValueError as e:\n    print('caught', e)")
+    assert r.ok and r.output == "caught by must be a positive int\n"
     agent.check()
-    assert agent.box.worker_pid != pid
 
 
 # -------------------------------------------------------------------------------------------- introspection walks
@@ -379,21 +386,17 @@ def test_exiting_does_not_kill_the_worker(agent: Healthy, code: str, needle: str
     "sum(i * i for i in range(10**12))",
 ])
 def test_cpu_burn_is_stopped(agent: Healthy, code: str) -> None:
-    t0 = time.monotonic()
-    r = agent.run("apis.counter.increment(100)\n" + code)
+    r = agent.run("apis.counter.increment(100)\n" + code)  # the CPU timer or, on a loaded machine, the wall kill
     assert r.error == "timeout" and not r.committed and told(r, "stopped", "time")
-    assert time.monotonic() - t0 < LIMITS.wall_s + 2
+    assert agent.state["counter"] == 0
     agent.check()
 
 
 def test_code_stuck_in_c_is_killed_on_wall_time(agent: Healthy) -> None:
     """A loop inside C (no eval loop, no signal checks) ignores the CPU timer: only the wall-time kill stops it."""
     pid = agent.box.worker_pid
-    t0 = time.monotonic()
     r = agent.run("import itertools\nany(itertools.repeat(0))")
-    elapsed = time.monotonic() - t0
     assert r.error == "timeout" and r.restarted and told(r, "wall time")
-    assert LIMITS.wall_s - 0.1 < elapsed < LIMITS.wall_s + 2
     agent.check()
     assert agent.box.worker_pid != pid
     with pytest.raises(ProcessLookupError):
@@ -407,8 +410,13 @@ def test_code_stuck_in_c_is_killed_on_wall_time(agent: Healthy) -> None:
     "x = bytearray(10**9)",
 ])
 def test_memory_bombs(agent: Healthy, code: str) -> None:
+    """What is guaranteed: contained, nothing kept, the interpreter replaced. Which limit ends a slow bomb (memory,
+    or the CPU timer or wall kill on a loaded machine) is a race, so the kind is one of them."""
     r = agent.run("apis.counter.increment(100)\n" + code)
-    assert r.error == "memory" and not r.committed and r.restarted and told(r, "memory", "256 MB")
+    assert r.error in ("memory", "timeout") and not r.committed and told(r, "kept")
+    if r.error == "memory":
+        assert r.restarted and told(r, "memory", "256 MB")
+    assert agent.state["counter"] == 0
     agent.check()
 
 
@@ -432,9 +440,11 @@ def test_recursion_bombs(agent: Healthy, code: str, kind: str) -> None:
     agent.check()
 
 
-def test_deeply_nested_state_is_undone(agent: Healthy) -> None:
+def test_deeply_nested_arguments_never_reach_the_state(agent: Healthy) -> None:
     r = agent.run("x = []\nfor i in range(10**4):\n    x = [x]\napis.counter.add_item(x)")
-    assert not r.committed and told(r, "json") and "items" not in agent.state
+    assert r.error == "exception" and told(r, "plain data") and "items" not in agent.state
+    r = agent.run("x = []\nfor i in range(100):\n    x = [x]\napis.counter.add_item(x)")  # sent, refused there
+    assert r.error == "exception" and told(r, "ApiError", "nested too deeply") and "items" not in agent.state
     agent.check()
 
 
@@ -462,13 +472,6 @@ def test_fork_and_system_are_blocked(agent: Healthy, tmp_path: Path) -> None:
     r = agent.run("import subprocess\nsubprocess.Popen(['sh'])")
     assert r.error == "forbidden"
     agent.check()
-    # past the Python-level checks (app code calling os directly), the audit hook still says no
-    for code, needle in [("apis.debug.fork()", "os.fork"), (f"apis.debug.system('touch {target}')", "os.system"),
-                         ("apis.debug.run_eval('1 + 1')", "running new code"),
-                         ("apis.debug.connect(9)", "importing 'socket'")]:
-        r = agent.run("while True:\n    try:\n        " + code + "\n    except BaseException:\n        break")
-        assert r.error == "forbidden" and r.restarted and told(r, needle), (code, r)  # caught, still reported
-        agent.check()
     assert not target.exists()
 
 
@@ -503,15 +506,10 @@ def test_worker_environment_is_empty(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "hunter2")
     with make_box() as sb:
         h = Healthy(sb)
-        r = h.run("print(apis.debug.environ())")
-        assert r.ok
-        env = ast.literal_eval(r.output)
-        assert set(env) <= {"LC_CTYPE"}  # Python's own C-locale coercion, nothing from the parent
+        h.check()
+        assert set(Path(f"/proc/{sb.worker_pid}/environ").read_bytes().split(b"\x00")) <= WORKER_ENV
         r = h.run("import os\nos.environ")
         assert r.error == "forbidden"
-        loaded = h.run("apis.debug.modules_loaded(['ctypes', '_ctypes', 'socket', '_socket', 'subprocess', "
-                       "'_posixsubprocess', 'numpy', 'gymnasium', 'distillgym'])")
-        assert loaded.output == "[]\n"  # light import: the parent packages' heavy imports never ran
 
 
 def test_socket_connect_fails(agent: Healthy) -> None:
@@ -530,18 +528,16 @@ def test_socket_connect_fails(agent: Healthy) -> None:
         server.close()
 
 
-def test_isolation_wrapper_cuts_the_network() -> None:
-    """The kernel layer on its own: a process started like the worker cannot reach the parent's loopback."""
-    wrapper = isolation_wrapper()
-    if not any(w.endswith("unshare") for w in wrapper):
-        pytest.skip("unshare --net is not available here")
+def test_netns_level_cuts_the_network() -> None:
+    """The "netns" level on its own: a process started like the worker cannot reach the parent's loopback."""
+    cmd, fds = Jail("netns").command([sys.executable, "-I", "-c", "pass"])
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen(1)
     port = server.getsockname()[1]
     try:
         probe = f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=1)"
-        done = subprocess.run([*wrapper, sys.executable, "-I", "-c", probe], env={}, capture_output=True, timeout=30)
+        done = subprocess.run([*cmd[:-1], probe], env={}, capture_output=True, timeout=30)
         err = done.stderr.lower()
         assert done.returncode != 0 and (b"unreachable" in err or b"refused" in err), err
     finally:
@@ -559,15 +555,16 @@ def test_kernel_limits_seen_from_outside(box: Sandbox) -> None:
     assert int(limits["Max open files"][0]) <= 16
     assert limits["Max processes"][:2] == ["0", "0"]
     assert limits["Max cpu time"][1] == str(int(LIMITS.cpu_total_s))
-    assert (proc / "environ").read_bytes() in (b"", b"LC_CTYPE=C.UTF-8\x00")
-    cwd = Path(os.readlink(proc / "cwd"))
-    assert cwd.name.startswith("distillgym-sandbox-") and not any(cwd.iterdir())
-    assert os.getpgid(box.worker_pid) == box.worker_pid != os.getpgid(0)  # own process group, killed as one
+    assert set((proc / "environ").read_bytes().split(b"\x00")) <= WORKER_ENV
+    assert os.getpgid(box.worker_pid) == box.worker_pid != os.getpgid(0)  # own session and process group
     status = dict(line.split(":", 1) for line in (proc / "status").read_text().splitlines() if ":" in line)
-    if any(w.endswith("setpriv") for w in isolation_wrapper()):
-        assert int(status["CapEff"], 16) == 0 and int(status["CapBnd"], 16) == 0 and status["NoNewPrivs"].strip() == "1"
-    if any(w.endswith("unshare") for w in isolation_wrapper()):
-        assert os.readlink(proc / "ns" / "net") != os.readlink("/proc/self/ns/net")
+    assert box.isolation == "namespaces"
+    assert status["Uid"].split() == ["65534"] * 4 and status["Gid"].split() == ["65534"] * 4
+    assert int(status["CapEff"], 16) == 0 and int(status["CapPrm"], 16) == 0 and status["NoNewPrivs"].strip() == "1"
+    assert status["Seccomp"].strip() == "2"  # a filter is loaded
+    for ns in ("mnt", "pid", "net", "ipc", "uts"):
+        assert os.readlink(proc / "ns" / ns) != os.readlink(f"/proc/self/ns/{ns}"), ns
+    assert box.stats.worker_uid == 65534 and box.stats.seccomp
 
 
 def test_unicode_lookalike_names_are_normalised_first(agent: Healthy) -> None:
@@ -608,7 +605,7 @@ def test_parent_is_unharmed(box: Sandbox) -> None:
     env, modules, cwd = dict(os.environ), set(sys.modules), os.getcwd()
     h = Healthy(box)
     for code in ["import os\nos.environ['PATH'] = ''", "import sys\nsys.modules.clear()", "exit()",
-                 "apis.debug.cwd_listing()", "while True:\n    pass"]:
+                 "while True:\n    pass"]:
         h.run(code)
     assert dict(os.environ) == env and modules <= set(sys.modules) and os.getcwd() == cwd
     h.check()
@@ -618,35 +615,115 @@ def test_parent_is_unharmed(box: Sandbox) -> None:
 
 
 def test_interpreter_crash_is_reported_and_recovered(agent: Healthy) -> None:
-    pid = agent.box.worker_pid
+    """The worker dies mid-cell (here killed from the parent while its api call is served): reported, undone,
+    replaced."""
     agent.run("x = 1")
-    r = agent.run("apis.counter.increment(100)\napis.debug.abort()")
+    pid = agent.box.worker_pid
+    apps_fake_factory.WORKER_PID[:] = [pid]
+    r = agent.run("apis.counter.increment(100)\napis.debug.kill_worker(9)\nprint('alive')")
     assert r.error == "crash" and r.restarted and not r.committed
-    assert told(r, "crashed", "SIGABRT", "variables are gone")
+    assert told(r, "crashed", "variables are gone", "kept")
+    assert agent.state["counter"] == 0
     agent.check()
     assert agent.box.worker_pid != pid
 
 
-@pytest.mark.parametrize("payload", [
-    "not json",
-    json.dumps({"kind": None, "message": "", "output": "", "truncated": False, "commit": True, "restart": False,
-                "cpu": 0}),  # promises a state frame that never comes
-    json.dumps({"kind": "rm -rf", "message": "", "output": "", "truncated": False, "commit": False, "restart": False,
-                "cpu": 0}),
-    json.dumps([1, 2]),
-    pickle.dumps({"evil": True}).decode("latin-1"),
-])
-def test_forged_replies_are_rejected_without_unpickling(agent: Healthy, payload: str,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+FAKE_WORKER = textwrap.dedent("""
+    # A compromised worker: says hello, then answers each cell with the frames the cell's code names (a JSON list
+    # of strings, sent as raw frames), then waits for whatever the parent sends back.
+    import json, os, struct, sys
+    rfd, wfd = os.dup(0), os.dup(1)
+    def read():
+        head = os.read(rfd, 4)
+        if len(head) < 4:
+            sys.exit(0)
+        n = struct.unpack(">I", head)[0]
+        data = b""
+        while len(data) < n:
+            data += os.read(rfd, n - len(data))
+        return data
+    def send(data):
+        os.write(wfd, struct.pack(">I", len(data)) + data)
+    read()
+    send(json.dumps({"ready": True}).encode())
+    while True:
+        request = json.loads(read())
+        for payload in json.loads(request["code"]):
+            send(payload.replace("SEQ", str(request["seq"])).encode("latin-1"))
+            if '"op": "call"' in payload:
+                answer = read()
+                send(json.dumps({"op": "done", "seq": request["seq"], "kind": "exception", "message": "",
+                                 "output": answer.decode(), "truncated": False, "commit": True, "restart": False,
+                                 "cpu": 0}).encode())
+""")
+
+
+@pytest.fixture
+def forger(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Healthy:
+    script = tmp_path / "fake_worker.py"
+    script.write_text(FAKE_WORKER)
+    script.chmod(0o644)
+    tmp_path.chmod(0o755)
+    monkeypatch.setattr(sandbox_module, "WORKER_PATH", script)
+    sb = make_box(wall_s=2.0)
+    yield Healthy(sb)
+    sb.close()
+
+
+def _done(**fields: Any) -> str:
+    head = {"op": "done", "seq": "SEQ", "kind": None, "message": "", "output": "", "truncated": False,
+            "commit": True, "restart": False, "cpu": 0, **fields}
+    return json.dumps(head).replace('"SEQ"', "SEQ")
+
+
+@pytest.mark.parametrize("frames", [
+    ["not json"],
+    [_done(kind="rm -rf")],
+    [_done(commit="yes")],
+    [_done(kind="timeout", commit=True)],
+    [_done(seq=-1)],
+    [json.dumps([1, 2])],
+    [pickle.dumps({"evil": True}).decode("latin-1")],
+    [_done(), _done()],  # two replies
+    ['{"op": "call", "seq": 999, "app": "counter", "api": "increment", "args": [1], "kwargs": {}}'],
+    ['{"op": "call", "seq": SEQ, "app": "counter", "api": "increment", "args": "1", "kwargs": {}}'],
+], ids=["not-json", "bad-kind", "bad-commit", "timeout-commits", "other-seq", "list", "pickle", "two-replies",
+        "call-other-seq", "call-args-not-list"])
+def test_forged_messages_are_rejected_without_unpickling(forger: Healthy, frames: list[str],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A compromised worker may send anything: the parent checks every field and never unpickles."""
     def no_unpickling(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("the parent must never unpickle")
 
     monkeypatch.setattr(pickle, "loads", no_unpickling)
     monkeypatch.setattr(pickle, "load", no_unpickling)
     monkeypatch.setattr(pickle, "Unpickler", no_unpickling)
-    r = agent.run(f"apis.counter.increment(100)\napis.debug.forge_reply({payload!r})")
+    forger.state = {"counter": 5}
+    r = forger.run(json.dumps(frames))
     assert r.error in ("crash", "timeout") and not r.committed and r.restarted
-    agent.check()
+    assert r.state == {"counter": 5}
+
+
+@pytest.mark.parametrize("call, needle", [
+    ({"app": "counter", "api": "_state"}, "ApiAttributeError"),
+    ({"app": "counter", "api": "__class__"}, "ApiAttributeError"),
+    ({"app": "__class__", "api": "__init__"}, "ApiAttributeError"),
+    ({"app": "debug", "api": "grow_state", "args": [1], "kwargs": {"n": 2}}, "TypeError"),
+])
+def test_a_compromised_worker_can_only_call_the_catalog(forger: Healthy, call: dict[str, Any], needle: str) -> None:
+    """Even a worker that sends raw frames reaches the state only through the catalog's endpoints, whose errors
+    come back as errors; nothing else of the parent's objects is callable by name."""
+    message = {"op": "call", "seq": "SEQ", "args": [], "kwargs": {}, **call}
+    forger.state = {"counter": 5}
+    r = forger.run(json.dumps([json.dumps(message).replace('"SEQ"', "SEQ")]))
+    assert r.error == "exception" and needle in r.output and r.state == {"counter": 5}, r
+
+
+def test_a_compromised_worker_cannot_commit_without_calls(forger: Healthy) -> None:
+    forger.state = {"counter": 5, "_supervisor": {"completed": False}}
+    before = json.loads(json.dumps(forger.state))
+    r = forger.run(json.dumps([_done(output="Task marked complete.")]))
+    assert r.ok and r.committed and r.state == before and r.state is forger.state
 
 
 def test_channel_is_json_only() -> None:
@@ -686,15 +763,13 @@ def test_worker_exits_when_the_parent_dies() -> None:
         import os, sys
         sys.path.insert(0, {str(REPO)!r})
         from distillgym.envs.apps.sandbox import Sandbox, Limits
-        sb = Sandbox({FAKE!r}, Limits(), extra_path=[{str(REPO)!r}])
+        sb = Sandbox({FAKE!r}, Limits())
         sb.run("x = 1", {{}})
-        print(sb.worker_pid, sb._holder["tmpdir"], flush=True)
-        os._exit(0)  # no cleanup: the worker sees EOF
+        print(sb.worker_pid, flush=True)
+        os._exit(0)  # no cleanup: the worker sees EOF (and bubblewrap's parent-death signal)
     """)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
-    pid_text, tmpdir = done.stdout.split()
-    pid = int(pid_text)
-    shutil.rmtree(tmpdir)
+    pid = int(done.stdout.split()[0])
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:
@@ -704,13 +779,3 @@ def test_worker_exits_when_the_parent_dies() -> None:
         time.sleep(0.05)
     os.kill(pid, signal.SIGKILL)
     pytest.fail("the worker outlived its parent")
-
-
-def test_speed(box: Sandbox) -> None:
-    h = Healthy(box)
-    h.run("x = 1")
-    t0 = time.perf_counter()
-    for _ in range(50):
-        h.run("x = 1")
-    per_run = (time.perf_counter() - t0) / 50
-    assert per_run < 0.005, per_run
