@@ -166,6 +166,14 @@ class Jail:
             return [*_netns_wrapper(), *argv], []
         return self._bwrap(argv, worker_script)
 
+    def python(self, code: str) -> tuple[list[str], list[int]]:
+        """The argv (and fds to pass) that runs `code` with `python -I -S` in this jail, as the worker would be:
+        dropped to uid 65534 first where the worker would drop itself. For probes and tests of the jail."""
+        if self.level == "namespaces" and os.geteuid() == 0:
+            code = (f"import os; os.setgroups([]); os.setresgid({SANDBOX_GID}, {SANDBOX_GID}, {SANDBOX_GID}); "
+                    f"os.setresuid({SANDBOX_UID}, {SANDBOX_UID}, {SANDBOX_UID})\n{code}")
+        return self.command([sys.executable, "-I", "-S", "-c", code])
+
     def _bwrap(self, argv: Sequence[str], worker_script: str | None) -> tuple[list[str], list[int]]:
         bwrap = shutil.which("bwrap")
         if bwrap is None:
@@ -247,14 +255,8 @@ def _netns_wrapper() -> list[str]:
 
 def _probe(level: str) -> str | None:
     """Start a trivial Python in the jail; None if it ran, else the reason."""
-    jail = Jail(level)
     try:
-        exe, _ = _interpreter()
-        code = "import os; print(os.getuid())"
-        if jail.level == "namespaces" and os.geteuid() == 0:
-            code = (f"import os; os.setgroups([]); os.setresgid({SANDBOX_GID}, {SANDBOX_GID}, {SANDBOX_GID}); "
-                    f"os.setresuid({SANDBOX_UID}, {SANDBOX_UID}, {SANDBOX_UID}); print(os.getuid())")
-        cmd, fds = jail.command([str(exe), "-I", "-S", "-c", code])
+        cmd, fds = Jail(level).python("import os; print(os.getuid())")
     except IsolationError as exc:
         return str(exc)
     try:
