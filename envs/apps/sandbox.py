@@ -361,6 +361,9 @@ class Sandbox:
         self._holder: dict[str, Any] = {"proc": None, "tmpdir": None, "owner_pid": self._owner_pid}
         self._finalizer = weakref.finalize(self, _cleanup, self._holder)
         self._closed = False
+        # An unchanged working copy of the last state (and its apis), reused by the next cell on that same state:
+        # read-only cells then cost no copy. Checked equal to the state before each reuse.
+        self._spare: tuple[dict[str, Any], dict[str, Any], Any] | None = None
 
     # --- lifecycle ----------------------------------------------------------------------------------------------
 
@@ -646,6 +649,8 @@ class Sandbox:
         new_state: dict[str, Any] | None = None
         if head["commit"] and not restarted:
             new_state, kind, message_text = self._commit(cell, kind, message_text)
+        if new_state is state and cell.work is not None:  # the copy is still pristine: keep it for the next cell
+            self._spare = (state, cell.work, cell.apis)
         if restarted:
             self._kill()
             notes.append(RESTART_NOTE)
@@ -689,8 +694,7 @@ class Sandbox:
             return self._raise(cell, "ApiError", f"The arguments of apis.{app}.{api} are nested too deeply.")
         try:
             if cell.apis is None:
-                cell.work = copy_json(cell.state)
-                cell.apis = self.factory(cell.work)
+                self._working_copy(cell)
             value = getattr(getattr(cell.apis, app), api)(*args, **kwargs)
         except Exception as exc:  # the app's own error (ApiError), or a bad call (TypeError)
             text = str(exc)
@@ -701,6 +705,15 @@ class Sandbox:
             return dumps({"op": "return", "seq": cell.seq, "value": value})
         except (TypeError, ValueError, RecursionError):
             return self._raise(cell, "TypeError", f"apis.{app}.{api} returned something that is not JSON.")
+
+    def _working_copy(self, cell: _Cell) -> None:
+        """The state the cell's calls change: the spare copy when it is still equal to the cell's state."""
+        spare, self._spare = self._spare, None
+        if spare is not None and spare[0] is cell.state and spare[1] == cell.state:
+            cell.work, cell.apis = spare[1], spare[2]
+            return
+        cell.work = copy_json(cell.state)
+        cell.apis = self.factory(cell.work)
 
     @staticmethod
     def _raise(cell: _Cell, kind: str, message: str) -> bytes:
