@@ -735,7 +735,10 @@ class TypeGate:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if len(args) == 1 and not kwargs:
-            return gate_type(type(args[0]))
+            obj = args[0]
+            if type(obj) is TypeGate:  # type(type) is type
+                obj = obj._sb_meta
+            return gate_type(type(obj))
         if len(args) == 3:
             vet_class_namespace(args[2])
         return self._sb_meta(*args, **kwargs)
@@ -768,7 +771,7 @@ def vetted_metaclass(meta: type) -> type:
             vet_class_namespace(ns)
             return meta.__new__(mcs, name, bases, ns, **kwargs)
 
-        cached = meta(meta.__name__, (meta,), {"__new__": __new__, "__module__": "builtins"})
+        cached = meta(meta.__name__, (meta,), {"__new__": __new__, "__module__": "builtins", "_sb_vetted": True})
         TypeGate._vetted[meta] = cached
     return cached
 
@@ -777,8 +780,9 @@ _GATES: dict[type, TypeGate] = {}
 
 
 def gate_type(t: type) -> Any:
-    """`t` itself, or a gate in its place when `t` is a metaclass (a way to build classes with any namespace)."""
-    if isinstance(t, type) and issubclass(t, type):
+    """`t` itself, or a gate in its place when `t` is a metaclass (a way to build classes with any namespace) that
+    does not vet class namespaces itself."""
+    if isinstance(t, type) and issubclass(t, type) and not getattr(t, "_sb_vetted", False):
         gate = _GATES.get(t)
         if gate is None:
             gate = _GATES[t] = TypeGate(t)

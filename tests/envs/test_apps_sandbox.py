@@ -336,6 +336,60 @@ def test_runtime_walks_are_rejected(agent: Healthy, code: str, needle: str) -> N
     agent.check()
 
 
+@pytest.mark.parametrize("code, needle", [
+    ("C = type('C', (), {'__match_args__': ('__class__',)})", "__match_args__"),
+    ("C = type('C', (), {'__reduce_ex__': lambda self, p: (print, ())})", "__reduce_ex__"),
+    ("C = type('C', (), {'__getattr__': lambda self, n: n})", "__getattr__"),
+    ("class M(type):\n    pass\nC = M('C', (), {'__match_args__': ('__globals__',)})", "__match_args__"),
+    ("M = type(type)\nC = M('C', (), {'__del__': print})", "__del__"),
+    ("import collections.abc\nM = type(collections.abc.Mapping)\nC = M('C', (), {'__match_args__': ('__class__',)})",
+     "__match_args__"),
+    ("class C(metaclass=type):\n    pass\nD = type(C)('D', (C,), {'__init_subclass__': print})", "__init_subclass__"),
+])
+def test_runtime_classes_cannot_set_what_a_class_statement_may_not(agent: Healthy, code: str, needle: str) -> None:
+    """type(name, bases, ns) (however `type` or a metaclass was reached) is vetted like a class statement: no
+    `__match_args__` to make a class pattern read blocked attributes, no reducers, hooks or finalizers."""
+    r = agent.run(code)
+    assert r.error == "forbidden" and told(r, needle, "may not define"), r
+    agent.check()
+
+
+def test_type_still_works_for_ordinary_code(agent: Healthy) -> None:
+    code = textwrap.dedent("""
+        class P:
+            def __init__(self, x):
+                self.x = x
+        C = type('C', (P,), {'y': 2, '__repr__': lambda self: 'C!'})
+        c = C(1)
+        class M(type):
+            pass
+        class Q(metaclass=M):
+            z = 3
+        match 5:
+            case int(v):
+                print('int', v)
+        match c:
+            case P(x=1):
+                print('P x=1')
+        print(type(c) is C, type(1) is int, isinstance(int, type), isinstance(1, type), issubclass(M, type),
+              type(Q) is M, Q.z, c.x, c.y, repr(c), type(type(1)) == type, type(type(1)))
+    """)
+    r = agent.run(code)
+    assert r.ok, r.render()
+    assert r.output == "int 5\nP x=1\nTrue True True False True True 3 1 2 C! True <class 'type'>\n"
+
+
+def test_copy_copies_plain_data_only(agent: Healthy) -> None:
+    r = agent.run("import copy\nd = {'a': [1, {2}], 'b': (3, [4])}\ne = copy.deepcopy(d)\ne['a'][0] = 9\n"
+                  "print(d, copy.copy([1, 2]), copy.deepcopy(d, {}) == d)")
+    assert r.ok and r.output == "{'a': [1, {2}], 'b': (3, [4])} [1, 2] True\n", r.render()
+    for code in ["import copy\nmemo = {}\ncopy.deepcopy(apis, memo)", "import copy\ncopy.copy(apis.counter)",
+                 "import copy\nclass X:\n    pass\ncopy.deepcopy(X())"]:
+        r = agent.run(code)
+        assert r.error == "exception" and told(r, "plain data only"), (code, r)
+    agent.check()
+
+
 def test_sys_getframe_unreachable(agent: Healthy) -> None:
     r = agent.run("import sys\nsys._getframe(0).f_globals")
     assert r.error == "forbidden"
