@@ -217,7 +217,7 @@ def attack(env: gym.Env, host: Host, code: str, *, template: str = TEMPLATE, cal
                 problems.append(f"the expert program got reward {reward} after the attack")
     finally:
         env.close()  # kills the worker; whatever it started must be gone with it
-        problems += [f"{p} (after env.close())" for p in kill_marker_processes(host.marker)]
+        problems += [f"{p} (after env.close())" for p in host.effects() if p not in problems]
     assert not problems, "\n".join(problems) + "\n--- observation:\n" + obs[:4000]
     return obs
 
@@ -408,6 +408,26 @@ def attr(obj, name):
 '''
 
 
+#: ... and with the real `type`, taken from the method resolution order of a metaclass made by a class statement
+#: (`type` itself may be a gate that vets class namespaces; the classes in an mro are the real ones).
+PRIM_MRO_REAL_TYPE = '''
+class Meta(type):
+    pass
+
+
+real_type = [k for k in Meta.mro(Meta) if repr(k) == "<class 'type'>"][-1]
+M = real_type('M', (real_type,), {'__instancecheck__': lambda cls, obj: True})
+
+
+def attr(obj, name):
+    C = M('C', (), {'__match_args__': (name,)})
+    match obj:
+        case C(value):
+            return value
+    raise AttributeError(name)
+'''
+
+
 def payload(body: str, prim: str = "") -> str:
     """A cell: the helpers, an attribute primitive, and the attack itself."""
     return HELPERS + textwrap.dedent(prim) + "\n" + textwrap.dedent(body)
@@ -439,6 +459,7 @@ CLASS_PATTERNS = [
     param("metaclass-function-class-statement", "pwn(attr(attr(print, '__self__'), '__dict__'))",
           PRIM_METACLASS_FUNCTION),
     param("abc-metaclass-subclass", "pwn(attr(attr(len, '__self__'), '__dict__'))", PRIM_ABC_SUBCLASS),
+    param("real-type-from-metaclass-mro", "pwn(attr(attr(print, '__self__'), '__dict__'))", PRIM_MRO_REAL_TYPE),
     param("keyword-patterns-on-existing-classes", """
         Builtin = type(print)
         match print:
@@ -711,8 +732,7 @@ MEMORY = [
     pytest.param("s = 'a' * 10**10\nprint('MEMORY-BOMB-SURVIVED', len(s))", id="huge-str"),
     pytest.param("s = [0] * 10**10\nprint('MEMORY-BOMB-SURVIVED', len(s))", id="huge-list"),
     pytest.param("while True:\n    apis.notes.create_note(title='bomb', content='a' * 10**6)", id="state-growth"),
-    pytest.param("apis.notes.create_note(title='bomb', content='a' * 10**8)\nprint('MEMORY-BOMB-SURVIVED')",
-                 id="huge-api-argument"),
+    pytest.param("apis.notes.create_note(title='bomb', content='a' * 10**8)", id="huge-api-argument"),
 ]
 
 
@@ -724,24 +744,7 @@ def test_memory_bombs_are_contained(env: gym.Env, host: Host, code: str) -> None
 
 # ---------------------------------------------------------------------------------- 8. fork bombs and processes
 
-PROCESSES = [
-    param("import-os-fork", """
-        try:
-            import os
-            for _ in range(3):
-                if os.fork() == 0:
-                    os.execv(T_SLEEP, [T_SLEEP, T_MARK])
-        except Exception as e:
-            print(type(e).__name__)
-        """),
-    param("import-subprocess", """
-        try:
-            import subprocess
-            subprocess.Popen([T_SLEEP, T_MARK], start_new_session=True)
-        except Exception as e:
-            print(type(e).__name__)
-        """),
-    param("bounded-fork-bomb-via-os-globals", """
+FORK_BOMB = """
         og = None
         for c in attr(attr(attr((), '__class__'), '__base__'), '__subclasses__')():
             if c.__name__ == '_wrap_close':
@@ -765,7 +768,27 @@ PROCESSES = [
                 print('posix_spawn', type(e).__name__)
             if attempt == 0:
                 pwn(og['__builtins__'])
-        """, PRIM_METACLASS),
+        """
+
+PROCESSES = [
+    param("import-os-fork", """
+        try:
+            import os
+            for _ in range(3):
+                if os.fork() == 0:
+                    os.execv(T_SLEEP, [T_SLEEP, T_MARK])
+        except Exception as e:
+            print(type(e).__name__)
+        """),
+    param("import-subprocess", """
+        try:
+            import subprocess
+            subprocess.Popen([T_SLEEP, T_MARK], start_new_session=True)
+        except Exception as e:
+            print(type(e).__name__)
+        """),
+    param("bounded-fork-bomb-via-os-globals", FORK_BOMB, PRIM_METACLASS),
+    param("bounded-fork-bomb-with-real-type", FORK_BOMB, PRIM_MRO_REAL_TYPE),
     param("posix-spawn-via-builtins-import", """
         B = attr(attr(print, '__self__'), '__dict__')
         os = B['__import__']('os')
@@ -787,19 +810,31 @@ def test_processes(env: gym.Env, host: Host, code: str) -> None:
 
 NETWORK = [
     param("import-socket", """
-        for name in ('socket', 'http.client', 'urllib.request', 'ssl', 'asyncio'):
-            try:
-                so = __import__(name) if False else None
-                exec_import = {'socket': 'socket'}
-                import socket
-                s = socket.create_connection(('127.0.0.1', T_TCP_PORT), timeout=3)
-                s.sendall(b'escaped')
-            except Exception as e:
-                print(name, type(e).__name__)
-        """.replace("so = __import__(name) if False else None\n", "")),
+        try:
+            import socket
+            socket.create_connection(('127.0.0.1', T_TCP_PORT), timeout=3).sendall(b'escaped')
+        except Exception as e:
+            print('socket', type(e).__name__)
+        try:
+            import http.client
+            http.client.HTTPConnection('127.0.0.1', T_TCP_PORT, timeout=3).request('GET', '/')
+        except Exception as e:
+            print('http.client', type(e).__name__)
+        try:
+            import asyncio
+            asyncio.run(asyncio.open_unix_connection(T_UNIX))
+        except Exception as e:
+            print('asyncio', type(e).__name__)
+        """),
     param("socket-after-escape", """
         B = attr(attr(print, '__self__'), '__dict__')
-        so = B['__import__']('socket')
+        imp = B['__import__']
+        try:  # the audit hook first (importing socket is audited), then the network
+            sig = imp('signal')
+            B['getattr'](sig.getsignal(sig.SIGPROF), '__self__').guard.windows = AllSet()
+        except Exception as e:
+            print('unguard', type(e).__name__)
+        so = imp('socket')
         for fn in (lambda: so.create_connection(('127.0.0.1', T_TCP_PORT), timeout=3),
                    lambda: so.socket(so.AF_UNIX, so.SOCK_STREAM).connect(T_UNIX)):
             try:
@@ -864,46 +899,39 @@ for cell in attr(apis.payments.send_money, '__closure__'):
 
 
 def test_private_names_through_the_apis(env: gym.Env, host: Host) -> None:
-    """Private helpers and tables of the apps, reached by getattr, by a class pattern, or by re-running __init__."""
+    """Private helpers, tables and channels of the apps objects, reached by getattr or by a class pattern, used
+    directly or to call apis that are not offered; and the apps objects re-initialised."""
     body = """
-try:
-    exec_prim = True
-    M = type('M', (type,), {'__instancecheck__': lambda cls, obj: True})
-
-    def attr(obj, name):
-        C = M('C', (), {'__match_args__': (name,)})
-        match obj:
-            case C(value):
-                return value
-        raise AttributeError(name)
-except Exception as e:
-    print('primitive', type(e).__name__)
-    attr = getattr
-for app in (apis.payments, apis.supervisor, apis):
-    for name in ('_db', '_state', '_remove', '_find', '_new_id', '_sb_channel', '_supervisor', '_meta'):
+objs = (apis, apis.payments, apis.supervisor, apis.payments.send_money, apis.supervisor.complete_task)
+for obj in objs:
+    for name in ('_db', '_state', '_remove', '_find', '_new_id', '_sb_channel', '_supervisor', '_meta', 'channel'):
         for read in (getattr, attr):
             try:
-                value = read(app, name)
+                value = read(obj, name)
             except Exception as e:
                 continue
             try:
                 if type(value) is dict:
-                    value['completed'] = True
-                    if 'transactions' in value:
-                        value['transactions'].append({'id': 987654, 'amount': 1000.0})
+                    print(name, hit_state(value) if 'payments' in value else value.update(completed=True))
+                elif hasattr(value, 'call'):
+                    for app, api, args in (('supervisor', '_db', ()), ('payments', '_remove', ('transactions', 1)),
+                                           ('_supervisor', 'completed', ()), ('supervisor', '__init__', ({},))):
+                        try:
+                            print(name, value.call(app, api, args, {}))
+                        except Exception as e:
+                            print(name, api, type(e).__name__)
                 elif callable(value):
                     print(name, value('transactions', 1))
-                else:
-                    print(name, type(value).__name__)
             except Exception as e:
                 print(name, type(e).__name__)
-try:
-    apis.supervisor.__init__('supervisor', 'x', {'completed': True})
-except Exception as e:
-    print('__init__', type(e).__name__)
+for obj in objs[:3]:
+    try:
+        obj.__init__('supervisor', 'x', {'completed': True})
+    except Exception as e:
+        print('__init__', type(e).__name__)
 print(apis.supervisor.show_profile()['name'])
 """
-    attack(env, host, payload(body))
+    attack(env, host, payload(body, PRIM_MRO_REAL_TYPE))
 
 
 FORGE = '''
@@ -926,27 +954,39 @@ while f is not None and seq is None:
     if type(request) is dict:
         seq = request.get('seq')
     f = rget(f, 'f_back')
-channel = [o for o in imp('gc').get_objects() if hasattr(o, 'wfd') and hasattr(o, 'seq')]
-if channel:  # a worker that forwards api calls: forge calls the apis do not offer, then a reply
+channel = [o for o in imp('gc').get_objects() if hasattr(o, 'wfd') and hasattr(o, 'rfd') and hasattr(o, 'seq')]
+if channel:  # a worker that forwards api calls: calls the catalog does not offer, then a frame no reply may be
     ch = channel[0]
-    for app, api in (('supervisor', '_db'), ('payments', '_remove'), ('_supervisor', 'completed')):
-        main.write_all(ch.wfd, frame(js.dumps({'op': 'call', 'seq': ch.seq, 'app': app, 'api': api,
-                                                'args': [], 'kwargs': {}}).encode()))
-        print(main.read_frame(ch.rfd, 1 << 20))
-else:  # a worker that sends the state back: send a forged one
+    for s in (ch.seq, ch.seq + 1):
+        for app, api, args in (('supervisor', '_db', []), ('payments', '_remove', ['transactions', 1]),
+                               ('_supervisor', 'completed', []), ('supervisor', '__init__', [{}]),
+                               ('payments', '_find', ['transactions', 1, 'x', 'y'])):
+            try:
+                main.write_all(ch.wfd, frame(js.dumps({'op': 'call', 'seq': s, 'app': app, 'api': api,
+                                                        'args': args, 'kwargs': {}}).encode()))
+                print(main.read_frame(ch.rfd, 1 << 20)[:300])
+            except BaseException as e:
+                print('forged call', type(e).__name__)
+    try:
+        main.write_all(ch.wfd, struct.pack('>I', 2**31) + b'{')
+    except BaseException as e:
+        print('broken frame', type(e).__name__)
+else:  # a worker that sends the state back: send a forged one, and nothing after it
     state = rget(w, 'state')
     hit_state(state)
     head = {'kind': None, 'message': '', 'output': 'forged', 'truncated': False, 'commit': True,
             'restart': False, 'cpu': 0.0, 'seq': seq}
     main.write_all(main.CHANNEL[1], frame(js.dumps(head).encode()) + frame(js.dumps(state).encode()))
-os.kill(os.getpid(), sig.SIGSTOP)  # nothing more comes from this worker
+    os.kill(os.getpid(), sig.SIGSTOP)
 '''
 
 
-def test_forged_protocol_messages(env: gym.Env, host: Host) -> None:
+@pytest.mark.parametrize("prim", [pytest.param(PRIM_METACLASS, id="metaclass-primitive"),
+                                  pytest.param(PRIM_MRO_REAL_TYPE, id="real-type-primitive")])
+def test_forged_protocol_messages(env: gym.Env, host: Host, prim: str) -> None:
     """An escaped worker writes to the parent's channel itself: a forged reply with an edited state, or calls to
-    apis that are not in the catalog."""
-    attack(env, host, payload(FORGE, PRIM_METACLASS))
+    apis that are not in the catalog, with this request's sequence number and the next one, then a broken frame."""
+    attack(env, host, payload(FORGE, prim))
 
 
 # --------------------------------------------------------------------------------------- 11. output exfiltration
@@ -960,7 +1000,7 @@ def show(label, fn):
 '''
 
 EXFILTRATION = [
-    param("open-and-environ-directly", SHOW + """
+    param("open-and-environ-directly", """
         show('secret', lambda: open(T_SECRET).read())
         show('passwd', lambda: open('/etc/passwd').read())
         show('source', lambda: open(T_SOURCE).read())
@@ -976,15 +1016,16 @@ EXFILTRATION = [
             print(pathlib.Path(T_SECRET).read_text())
         except Exception as e:
             print('pathlib', type(e).__name__)
-        """),
+        """, SHOW),
     param("read-host-files-after-escape", "pwn(attr(attr(len, '__self__'), '__dict__'))", PRIM_METACLASS),
-    param("files-app-with-real-paths", SHOW + """
+    param("read-host-files-with-real-type", "pwn(attr(attr(len, '__self__'), '__dict__'))", PRIM_MRO_REAL_TYPE),
+    param("files-app-with-real-paths", """
         for path in (T_SECRET, '/etc/passwd', T_SOURCE, '/proc/self/environ', '../../../../etc/passwd'):
             show(path, lambda: apis.files.show_file(file_path=path))
         show('search', lambda: apis.files.search_files(query='root', directory_path='/etc'))
         show('docs', lambda: apis.api_docs.show_api_doc(app_name='../../etc', api_name='passwd'))
-        """),
-    param("errors-from-project-code", SHOW + """
+        """, SHOW),
+    param("errors-from-project-code", """
         import json
         show('inf', lambda: apis.payments.send_money(receiver_email='nobody@example.com', amount=float('inf')))
         show('object', lambda: apis.mail.send_email(recipients=[object()], subject='x', body='y'))
@@ -993,7 +1034,7 @@ EXFILTRATION = [
         show('json', lambda: json.dumps(apis))
         show('help', lambda: help(apis))
         raise ValueError(apis.payments)
-        """),
+        """, SHOW),
 ]
 
 
