@@ -644,7 +644,8 @@ class Sandbox:
         output: str = head["output"]
         if len(output) > lim.output_chars + 4096:  # the worker caps it; a broken worker might not
             output = output[: lim.output_chars] + "\n... [output truncated]"
-        message_text = head["message"]
+        message_text = head["message"].replace("\x00", "\\x00")
+        output = output.replace("\x00", "\\x00")  # text for a tokenizer (and Gymnasium's Text space): no NULs
         restarted = bool(head["restart"]) or kind == "crash"
         new_state: dict[str, Any] | None = None
         if head["commit"] and not restarted:

@@ -60,7 +60,9 @@ EXCLUDED_NAMES: dict[str, frozenset[str]] = {
     "operator": frozenset({"attrgetter", "methodcaller"}),
     "functools": frozenset({"update_wrapper", "wraps", "WRAPPER_ASSIGNMENTS", "WRAPPER_UPDATES"}),
     "collections": frozenset({"namedtuple"}),
-    "typing": frozenset({"NamedTuple", "get_type_hints", "TypeVar", "ParamSpec", "TypeVarTuple", "NewType"}),
+    # Type[...] and get_origin/get_args hand out `type` itself (typing.get_origin(typing.Type[int]) is type)
+    "typing": frozenset({"NamedTuple", "get_type_hints", "TypeVar", "ParamSpec", "TypeVarTuple", "NewType", "Type",
+                         "get_origin", "get_args"}),
     "time": frozenset({"sleep"}),
 }
 
@@ -83,6 +85,9 @@ FRAME_ATTRS = frozenset({
     "gi_frame", "gi_code", "gi_yieldfrom", "cr_frame", "cr_code", "cr_await", "cr_origin", "ag_frame", "ag_code",
     "ag_await", "tb_frame", "tb_next", "f_back", "f_builtins", "f_code", "f_globals", "f_locals", "f_trace",
 })
+
+#: Public attributes of classes that hand out other classes, the real `type` among them (`M.mro()` of a metaclass).
+CLASS_ATTRS = frozenset({"mro"})
 
 #: Builtins a cell gets as they are (plus every exception class); the rest are replaced or left out.
 SAFE_BUILTINS = (
@@ -204,6 +209,8 @@ def attr_problem(name: str) -> str | None:
         return f"attribute {name!r} is not allowed (attributes starting with '_' are blocked in this sandbox)"
     if name in FRAME_ATTRS:
         return f"attribute {name!r} is not allowed (frame and generator internals are blocked in this sandbox)"
+    if name in CLASS_ATTRS:
+        return f"attribute {name!r} is not allowed (class internals are blocked in this sandbox)"
     return None
 
 

@@ -354,6 +354,24 @@ def test_runtime_classes_cannot_set_what_a_class_statement_may_not(agent: Health
     agent.check()
 
 
+@pytest.mark.parametrize("code", [
+    "class M(type):\n    pass\nM.mro(M)",
+    "class M(type):\n    pass\ngetattr(M, 'mro')(M)",
+    "import typing\ntyping.get_origin(typing.Type[int])",
+    "from typing import Type",
+])
+def test_the_real_type_is_out_of_reach(agent: Healthy, code: str) -> None:
+    r = agent.run(code)
+    assert not r.ok and (r.error == "forbidden" or told(r, "cannot import name") or told(r, "has no attribute")), r
+    assert "<class 'type'>" not in r.output
+    agent.check()
+
+
+def test_nul_bytes_never_reach_the_observation(agent: Healthy) -> None:
+    r = agent.run("print('a\\x00b')\nraise ValueError('c\\x00d')")
+    assert "\x00" not in r.render() and "a\\x00b" in r.output and "c\\x00d" in r.message
+
+
 def test_type_still_works_for_ordinary_code(agent: Healthy) -> None:
     code = textwrap.dedent("""
         class P:
