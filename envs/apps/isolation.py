@@ -21,6 +21,7 @@ force is reported by the env in `info["apps"]["isolation"]`.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import platform
 import shutil
@@ -127,14 +128,18 @@ def seccomp_program(machine: str | None = None) -> bytes | None:
 # --------------------------------------------------------------------------------------------------------------- jail
 
 
+@functools.cache
 def _interpreter() -> tuple[Path, Path]:
-    """The real interpreter binary and the prefix holding its standard library (a virtualenv's base)."""
-    exe = Path(os.path.realpath(sys.executable))
+    """The real interpreter binary and the prefix holding its standard library (a virtualenv's base: the worker
+    needs only the standard library, and a virtualenv's own python may be a copy that looks for pyvenv.cfg)."""
     prefix = Path(os.path.realpath(sys.base_prefix))
+    base = prefix / "bin" / f"python{sys.version_info.major}.{sys.version_info.minor}"
+    exe = Path(os.path.realpath(base)) if base.exists() else Path(os.path.realpath(sys.executable))
     return exe, prefix
 
 
-def _hidden_package_dirs(roots: Sequence[Path]) -> list[Path]:
+@functools.cache
+def _hidden_package_dirs(roots: tuple[Path, ...]) -> list[Path]:
     """site-packages / dist-packages directories under `roots` (hidden in the jail: the worker runs `-I -S` and
     imports only the standard library, and an installed copy of the project must not be readable)."""
     found: list[Path] = []
@@ -208,7 +213,7 @@ class Jail:
             roots.append(prefix)
         if not exe.is_relative_to(prefix) and not any(exe.is_relative_to(r) for r in roots):
             cmd += ["--ro-bind", str(exe), str(exe)]
-        for hidden in _hidden_package_dirs(roots):
+        for hidden in _hidden_package_dirs(tuple(roots)):
             cmd += ["--perms", "0755", "--tmpfs", str(hidden)]
         cmd += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", str(self.tmpfs_mb << 20),
                 "--tmpfs", "/tmp", "--chdir", "/tmp"]

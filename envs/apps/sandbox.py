@@ -49,7 +49,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -321,7 +321,6 @@ class SandboxStats:
     isolation: str = ""
     seccomp: bool = False
     worker_uid: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Sandbox:
