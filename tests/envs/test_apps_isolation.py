@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import struct
 import subprocess
+import tempfile
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -156,3 +159,46 @@ def test_isolation_level_is_chosen_explicitly_and_reported(monkeypatch: pytest.M
         env.close()
     with pytest.raises(ValueError, match="isolation must be one of"):
         gym.make("distillgym/Apps-v0", isolation="chroot")
+
+
+@pytest.fixture
+def public_dir() -> Iterator[Path]:
+    """A directory anyone may read (pytest's tmp_path sits under a root-only directory)."""
+    path = Path(tempfile.mkdtemp(prefix="distillgym-public-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_jail_for_a_non_root_trainer_uses_a_user_namespace(public_dir: Path) -> None:
+    """A trainer that is not root: bubblewrap maps uid 65534 inside its own user namespace to the trainer's uid.
+    Run here as nobody with the system's Python (the project's interpreter may not be readable by nobody)."""
+    system_python, setpriv = Path("/usr/bin/python3"), shutil.which("setpriv")
+    if os.geteuid() != 0 or setpriv is None or not system_python.exists():
+        pytest.skip("needs root (to become nobody), setpriv and /usr/bin/python3")
+    tmp_path = public_dir
+    shutil.copy(Path(isolation.__file__), tmp_path / "isolation.py")
+    (tmp_path / "isolation.py").chmod(0o644)
+    driver = textwrap.dedent(f"""
+        import json, os, subprocess, sys
+        sys.path.insert(0, {str(tmp_path)!r})
+        import isolation
+        isolation.require("namespaces")
+        code = ("import json, os\\n"
+                "try:\\n    os.fork()\\n    fork = 'ok'\\nexcept OSError as e:\\n    fork = e.errno\\n"
+                "print(json.dumps({{'uid': os.getuid(), 'root': os.listdir('/'), 'fork': fork,"
+                " 'userns': os.readlink('/proc/self/ns/user')}}))")
+        cmd, fds = isolation.Jail("namespaces").python(code)
+        done = subprocess.run(cmd, pass_fds=fds, capture_output=True, text=True, cwd="/", env={{}})
+        print(json.dumps({{"out": done.stdout, "err": done.stderr[-500:], "outer_uid": os.getuid(),
+                           "outer_userns": os.readlink("/proc/self/ns/user"), "cmd": cmd}}))
+    """)
+    done = subprocess.run([setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--", str(system_python),
+                           "-I", "-c", driver], capture_output=True, text=True, cwd="/", timeout=60)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["outer_uid"] == 65534 and "--unshare-user" in report["cmd"], report
+    inner = json.loads(report["out"])
+    assert inner["uid"] == 65534 and inner["fork"] == 1  # EPERM
+    assert inner["userns"] != report["outer_userns"]  # its own user namespace
+    assert "etc" not in inner["root"]
