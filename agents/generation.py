@@ -32,6 +32,9 @@ class SamplingParams:
     max_tokens: int = 64
     stop: tuple[str, ...] = ()
     seed: int | None = None
+    # One seed per prompt: prompt i's randomness then comes from seeds[i] alone, whatever else is in the batch
+    # (batch size, order, which rows finished). Overrides `seed`.
+    seeds: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         if not self.temperature >= 0:
@@ -46,6 +49,18 @@ class SamplingParams:
             object.__setattr__(self, "stop", (self.stop,))
         if any(not s for s in self.stop):
             raise ValueError("SamplingParams.stop must not contain an empty string")
+        if self.seeds is not None:
+            object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))
+
+    def prompt_seed(self, i: int) -> int | None:
+        """The seed of prompt i: its own (`seeds`), else `seed + i`, else None (unseeded)."""
+        if self.seeds is not None:
+            return self.seeds[i]
+        return None if self.seed is None else self.seed + i
+
+    def check_seeds(self, n: int) -> None:
+        if self.seeds is not None and len(self.seeds) != n:
+            raise ValueError(f"SamplingParams.seeds has {len(self.seeds)} seeds for {n} prompts")
 
 
 @dataclass
@@ -241,22 +256,32 @@ class TransformersBackend:
         return next(self.model.parameters()).device
 
     def generate(self, prompts: Sequence[Sequence[int]], params: SamplingParams) -> list[Completion]:
+        """One completion per prompt. With `params.seeds`, each prompt samples from its own generator (one uniform
+        draw per token, inverse-CDF), so its completion does not depend on the rest of the batch; else one generator
+        seeded `params.seed` serves the batch."""
         prompts = check_prompts(prompts, self.vocab_size)
+        params.check_seeds(len(prompts))
         torch = _torch()
         gen = torch.Generator(device=self.device)
         gen.manual_seed(params.seed if params.seed is not None else int(torch.randint(0, 2**62, ()).item()))
+        row_gens = None
+        if params.seeds is not None:
+            row_gens = [torch.Generator().manual_seed(s % 2**63) for s in params.seeds]
         out: list[Completion] = []
         was_training = self.model.training
         self.model.eval()
         try:
             with torch.no_grad():
                 for start in range(0, len(prompts), self.batch_size):
-                    out.extend(self._generate_batch(prompts[start : start + self.batch_size], params, gen))
+                    stop = start + self.batch_size
+                    gens = gen if row_gens is None else row_gens[start:stop]
+                    out.extend(self._generate_batch(prompts[start:stop], params, gens))
         finally:
             self.model.train(was_training)
         return out
 
     def _generate_batch(self, prompts: list[list[int]], params: SamplingParams, gen: Any) -> list[Completion]:
+        """gen: one torch.Generator for the batch, or a list of one per prompt (row-independent sampling)."""
         torch = _torch()
         n = len(prompts)
         ids, mask = pad_left(prompts, self.pad_id, self.device)
@@ -276,7 +301,13 @@ class TransformersBackend:
                 tok = logits.argmax(-1)
             else:
                 probs = torch.softmax(filter_logits(logits / params.temperature, params.top_k, params.top_p), -1)
-                tok = torch.multinomial(probs, 1, generator=gen).squeeze(-1)
+                if isinstance(gen, list):  # one uniform per live row from its own generator: inverse CDF
+                    u = torch.cat([torch.rand(1, generator=gen[i], dtype=torch.float64) for i in rows])
+                    cdf = probs.double().cumsum(-1)
+                    tok = torch.searchsorted(cdf, (u.to(cdf.device) * cdf[:, -1]).unsqueeze(-1)).squeeze(-1)
+                    tok = tok.clamp(max=probs.shape[-1] - 1)
+                else:
+                    tok = torch.multinomial(probs, 1, generator=gen).squeeze(-1)
             tok_logp = logp_all.gather(-1, tok.unsqueeze(-1)).squeeze(-1)
             tok_cpu, logp_cpu = tok.tolist(), tok_logp.tolist()
             ended = torch.isin(tok, stop_ids).tolist() if len(stop_ids) else [False] * len(rows)

@@ -203,17 +203,18 @@ class HTTPBackend:
     # ------------------------------------------------------------------------------------------------ public
 
     async def agenerate(self, prompts: Sequence[Sequence[int]], params: SamplingParams) -> list[Completion]:
-        """One completion per prompt, requests running concurrently. With `params.seed`, prompt i uses seed + i
+        """One completion per prompt, requests running concurrently. Prompt i uses `params.seeds[i]`, else seed + i
         (repeated prompts still differ, and the batch is reproducible)."""
         import httpx
 
         checked = check_prompts(prompts)
+        params.check_seeds(len(checked))
         sem = asyncio.Semaphore(self.concurrency)
         limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
         async with httpx.AsyncClient(timeout=self.timeout, limits=limits) as client:
 
             async def one(i: int, prompt: list[int]) -> Completion:
-                seed = None if params.seed is None else params.seed + i
+                seed = params.prompt_seed(i)
                 async with sem:
                     data = await self._post(client, self._body(prompt, params, seed))
                 return self._parse(data, i)

@@ -19,6 +19,12 @@ from distillgym.agents.prompts import PastTurn, PromptBuilder
 from distillgym.envs.core.parsing import DIRECTIONS
 
 
+def row_seed(seed: int, episode: int, step: int) -> int:
+    """The sampling seed of one reply: the rollout's seed, the episode's index in its rollout and the step, so a row
+    draws the same whatever else is in its batch (num_envs, order, which episodes already ended)."""
+    return int(np.random.SeedSequence([seed, episode, step, 17]).generate_state(1, np.uint64)[0] >> 1)
+
+
 @dataclass
 class ActRequest:
     """What an agent knows when it acts in one environment."""
@@ -145,6 +151,7 @@ class ModelAgent:
             max_tokens=self.sampling.max_tokens,
             stop=stop,
             seed=seed,
+            seeds=tuple(row_seed(r.seed, r.episode, r.step) for r in requests),
         )
         completions = self.backend.generate(prompts, params)
         out = []

@@ -125,13 +125,13 @@ class VLLMBackend:
         )
 
     def generate(self, prompts: Sequence[Sequence[int]], params: SamplingParams) -> list[Completion]:
-        """One completion per prompt. With `params.seed`, prompt i uses seed + i (repeated prompts still differ,
+        """One completion per prompt. Prompt i uses `params.seeds[i]`, else seed + i (repeated prompts still differ,
         and the batch is reproducible)."""
         from vllm.inputs import TokensPrompt
 
         checked = check_prompts(prompts, self.vocab_size)
-        sampling = [self._sampling_params(params, None if params.seed is None else params.seed + i)
-                    for i in range(len(checked))]  # fmt: skip
+        params.check_seeds(len(checked))
+        sampling = [self._sampling_params(params, params.prompt_seed(i)) for i in range(len(checked))]
         outputs = self.llm.generate([TokensPrompt(prompt_token_ids=p) for p in checked], sampling, use_tqdm=False)
         results = []
         for i, out in enumerate(outputs):

@@ -20,6 +20,7 @@ from distillgym.agents.generation import SamplingParams, TransformersBackend, co
 from distillgym.agents.policies import Agent, ModelAgent
 from distillgym.agents.prompts import PastTurn, PromptBuilder
 from distillgym.agents.rollout import collect
+from distillgym.envs.core.text_env import SPLIT_SIZE
 from distillgym.trainers.config import TrainConfig
 from distillgym.types import Episode, Sample
 
@@ -80,14 +81,20 @@ def wrap_lora(model: Any, cfg: TrainConfig) -> Any:
     )
 
 
+#: Where seed s's stream of fresh training tasks starts in the train split: s * stride (mod the split's size); odd
+#: and near 2**31 / golden ratio, so the streams of small seeds lie far apart. Seed 0 starts at task 0.
+STREAM_STRIDE = 1_327_217_885
+
+
 def train_tasks(cfg: TrainConfig, iteration: int) -> list[int]:
-    """The training task indices of an iteration: fresh ones, or a seeded draw from a pool of `train_pool`."""
+    """The training task indices of an iteration: fresh ones from the seed's own stream, or a seeded draw from a
+    pool of `train_pool` (the same pool for every seed, drawn in a seed-dependent order)."""
     if cfg.train_pool:
         rng = np.random.default_rng([cfg.seed, iteration, 7])
         k = min(cfg.tasks_per_iter, cfg.train_pool)
         return sorted(int(t) for t in rng.choice(cfg.train_pool, size=k, replace=False))
-    start = iteration * cfg.tasks_per_iter
-    return list(range(start, start + cfg.tasks_per_iter))
+    start = cfg.seed * STREAM_STRIDE + iteration * cfg.tasks_per_iter
+    return [(start + i) % SPLIT_SIZE for i in range(cfg.tasks_per_iter)]
 
 
 def model_agent(run: Run, *, privileged: bool | str = False, temperature: float | None = None) -> ModelAgent:

@@ -66,7 +66,9 @@ RESTART_NOTE = "The Python interpreter was restarted, so your variables are gone
 UNDONE_NOTE = "Nothing this cell did to the apps was kept."
 #: Every `RunResult.error` value (None on success).
 ERROR_KINDS = frozenset(KINDS | {"timeout", "crash", "too_long"})
-_CONFIG_INLINE_BYTES = 60_000  # a config frame this small fits the pipe's buffer: written at launch, never blocking
+_CONFIG_INLINE_BYTES = 60_000
+#: Whether a worker has started in this process (then a failed start is transient, not a setup problem).
+_STARTED_HERE = threading.Event()  # a config frame this small fits the pipe's buffer: written at launch, never blocking
 
 
 @dataclass(frozen=True)
@@ -402,7 +404,10 @@ class Sandbox:
             if proc.runs and (proc.runs >= lim.max_runs or proc.cpu > lim.cpu_total_s / 2
                               or 0 < lim.episodes_per_worker <= proc.episodes):
                 self._kill()
-                self._launch()
+                try:
+                    self._launch()
+                except SandboxStartError:  # the next run starts one (or says why it cannot)
+                    log.warning("sandbox worker could not be started in the background", exc_info=True)
 
     @property
     def worker_pid(self) -> int | None:
@@ -483,16 +488,18 @@ class Sandbox:
     def _ready_proc(self) -> _Proc:
         """The current worker, started if need be, after its hello (raises SandboxStartError if it fails).
 
-        Once a worker has started here, a failed start is retried once (a transient failure, e.g. a worker started
-        in the background and killed from outside), so `run` raises only when workers cannot start at all.
+        Once a worker has started in this process, a failed start is retried twice (a transient failure, e.g. a
+        worker started in the background and killed from outside), so `run` raises only when workers cannot start
+        at all.
         """
-        try:
-            return self._ready_proc_once()
-        except SandboxStartError:
-            if not self.stats.spawns:
-                raise
-            log.warning("sandbox worker failed to start; retrying once", exc_info=True)
-            return self._ready_proc_once()
+        for attempt in range(3):
+            try:
+                return self._ready_proc_once()
+            except SandboxStartError:
+                if attempt == 2 or not _STARTED_HERE.is_set():
+                    raise
+                log.warning("sandbox worker failed to start; retrying", exc_info=True)
+        raise AssertionError("unreachable")
 
     def _ready_proc_once(self) -> _Proc:
         proc: _Proc | None = self._holder["proc"]
@@ -519,6 +526,7 @@ class Sandbox:
             error = hello.get("error") if isinstance(hello, dict) else None
             raise SandboxStartError(f"sandbox worker failed to start: {error or hello!r}")
         proc.ready = True
+        _STARTED_HERE.set()
         elapsed = time.perf_counter() - proc.t0
         self.stats.spawns += 1
         self.stats.last_spawn_s = elapsed
@@ -580,7 +588,9 @@ class Sandbox:
     # --- running ------------------------------------------------------------------------------------------------
 
     def run(self, code: str, state: dict[str, Any]) -> RunResult:
-        """Run one cell against `state`; never raises for anything the code does (only for misuse/start-up)."""
+        """Run one cell against `state`; never raises for anything the code does, nor for a worker that dies or
+        cannot be restarted once one has run here (a "crash" result says so); only for misuse and a first start
+        that fails (SandboxStartError: a setup problem)."""
         if not isinstance(code, str):
             raise TypeError("code must be a str")
         if not isinstance(state, dict):
@@ -607,7 +617,14 @@ class Sandbox:
                              "spent), so variables from earlier cells are gone.")
             self._kill()
             proc = None
-        proc = self._ready_proc()
+        try:
+            proc = self._ready_proc()
+        except SandboxStartError as exc:
+            if not _STARTED_HERE.is_set():  # no worker ever started in this process: a setup problem
+                raise
+            log.warning("sandbox worker could not be started: %s", exc)
+            return self._failed(state, "crash", "The Python interpreter could not be started, so nothing ran; "
+                                "run the cell again.", notes, 0)
         self._seq += 1
         cell = _Cell(state, self._seq)
         request = frame(dumps({"op": "run", "code": code, "session": self._session, "seq": self._seq}))

@@ -63,6 +63,21 @@ def test_seed_makes_sampling_reproducible(backend: TransformersBackend) -> None:
     assert [x.ids for x in a] != [x.ids for x in c]
 
 
+def test_per_prompt_seeds_make_a_row_independent_of_its_batch(backend: TransformersBackend) -> None:
+    """With `seeds`, a prompt samples the same completion alone, with other prompts beside it, or in another order
+    and chunking: its draws come from its own seed, not from its position in the batch."""
+    ps = prompts(backend)
+    params = dict(temperature=1.0, max_tokens=16)
+    alone = backend.generate([ps[2]], SamplingParams(**params, seeds=(11,)))[0]
+    batch = backend.generate(ps, SamplingParams(**params, seeds=(5, 6, 11, 8)))
+    flipped = backend.generate(ps[::-1], SamplingParams(**params, seeds=(8, 11, 6, 5)))
+    assert alone.ids == batch[2].ids == flipped[1].ids
+    assert [c.ids for c in batch] == [c.ids for c in flipped[::-1]]
+    assert len({tuple(c.ids) for c in backend.generate([ps[2]] * 4, SamplingParams(**params, seeds=(1, 2, 3, 4)))}) > 1
+    with pytest.raises(ValueError, match="2 seeds for 4 prompts"):
+        backend.generate(ps, SamplingParams(**params, seeds=(1, 2)))
+
+
 def test_top_k_one_is_greedy(backend: TransformersBackend) -> None:
     ps = prompts(backend)
     greedy = backend.generate(ps, SamplingParams(temperature=0, max_tokens=12))

@@ -143,3 +143,14 @@ def test_random_agent_does_not_depend_on_batching() -> None:
     a = collect(RandomAgent(), "Sokoban-v0", 3, seed=4, num_envs=1, progress=False)
     b = collect(RandomAgent(), "Sokoban-v0", 3, seed=4, num_envs=3, progress=False)
     assert [e.to_json() for e in a] == [e.to_json() for e in b]
+
+
+def test_model_agent_does_not_depend_on_batching(tiny_model: tuple) -> None:
+    """A sampling model agent plays each episode the same with 1 or 4 environments at once: every reply is seeded
+    by (rollout seed, episode, step), not by its row in the batch."""
+    a = collect(model_agent(tiny_model), "Sokoban-6x6-1-v0", 3, group_size=2, num_envs=1, seed=9, env_kwargs=SHORT,
+                progress=False)  # fmt: skip
+    b = collect(model_agent(tiny_model), "Sokoban-6x6-1-v0", 3, group_size=2, num_envs=4, seed=9, env_kwargs=SHORT,
+                progress=False)  # fmt: skip
+    assert [[t.completion_ids for t in e.turns] for e in a] == [[t.completion_ids for t in e.turns] for e in b]
+    assert len({tuple(t.completion_ids or []) for e in a for t in e.turns}) > 1  # it does sample

@@ -820,6 +820,22 @@ def test_worker_killed_from_outside_is_replaced_silently() -> None:
         h.check()
 
 
+def test_a_worker_that_cannot_restart_is_a_crash_result(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once workers have run in this process, a replacement that fails to start is the cell's crash (the agent is
+    told; the trainer goes on), not an exception; the next cell starts a good worker again."""
+    with make_box() as sb:
+        h = Healthy(sb)
+        h.check()
+        dead = tmp_path / "dead_worker.py"
+        dead.write_text("raise SystemExit(3)\n")
+        monkeypatch.setattr(sandbox_module, "WORKER_PATH", dead)
+        sb.reset()  # the replacement starts from the broken script
+        r = h.run("apis.counter.increment(5)")
+        assert r.error == "crash" and told(r, "could not be started", "nothing ran") and not r.committed
+        monkeypatch.setattr(sandbox_module, "WORKER_PATH", sandbox_module.Path(worker_module.__file__))
+        h.check()
+
+
 def test_close_leaves_no_process() -> None:
     sb = make_box()
     sb.start()

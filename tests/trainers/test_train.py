@@ -188,3 +188,69 @@ def test_sft_teacher_prompt_copies(tiny_dir: str, tmp_path: Path) -> None:
         assert "expert's plan" in run.tokenizer.decode(t.prompt_ids)
         assert "Privileged" not in run.tokenizer.decode(p.prompt_ids)
         assert t.completion_ids == p.completion_ids  # the same reply, under another prompt
+
+
+def test_seed_varies_the_training_task_stream() -> None:
+    from distillgym.trainers.core import train_tasks
+
+    def stream(seed: int, *extra: str) -> list[list[int]]:
+        cfg, _ = load_config(None, [f"seed={seed}", "tasks_per_iter=4", *extra])
+        return [train_tasks(cfg, it) for it in range(3)]
+
+    assert stream(0)[0] == [0, 1, 2, 3] and stream(0)[1] == [4, 5, 6, 7]  # seed 0: the stream it always was
+    assert stream(1) == stream(1) and stream(2) == stream(2)
+    tasks = {seed: {t for it in stream(seed) for t in it} for seed in (0, 1, 2)}
+    assert not tasks[0] & tasks[1] and not tasks[0] & tasks[2] and not tasks[1] & tasks[2]
+    pooled = [stream(s, "train_pool=16") for s in (0, 1)]
+    assert pooled[0] != pooled[1] and all(0 <= t < 16 for p in pooled for tasks in p for t in tasks)
+
+
+def _sandbox_workers_of(parent: int) -> list[int]:
+    """Apps sandbox workers (jailed by bubblewrap, a child of `parent`) running now."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if b"/sandbox/worker.py" not in (entry / "cmdline").read_bytes():
+                continue
+            bwrap = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            if int((Path("/proc") / str(bwrap) / "stat").read_text().rsplit(")", 1)[1].split()[1]) == parent:
+                found.append(int(entry.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
+def test_training_survives_killed_sandbox_workers(tiny_dir: str, tmp_path: Path) -> None:
+    """Apps-v0 workers killed over and over during a training run (as an OOM killer or an operator might): the run
+    ends normally; a cell that lost its worker is a crash the agent is told about, not the end of the run."""
+    import threading
+
+    stop, killed = threading.Event(), []
+
+    def killer() -> None:
+        while not stop.is_set():
+            for pid in _sandbox_workers_of(os.getpid()):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.02)
+
+    from distillgym.envs.apps.sandbox import Sandbox
+
+    with Sandbox() as box:  # a worker starts in this process: from then on a failed start is transient
+        box.start()
+    thread = threading.Thread(target=killer, daemon=True)
+    thread.start()
+    try:
+        cfg, acfg = load_config(None, quick(tiny_dir, tmp_path, "algo=grpo", "env=Apps-v0",
+                                            "grpo.drop_zero_advantage=false"))  # fmt: skip
+        train(cfg, acfg)
+    finally:
+        stop.set()
+        thread.join()
+    assert [m["iteration"] for m in read_metrics(tmp_path)] == [0, 1, 2]
+    assert killed  # workers live for whole episodes: the killer found some
