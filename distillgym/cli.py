@@ -172,16 +172,31 @@ def eval_command(
     export_jsonl: Annotated[bool, typer.Option(help="Also write every Episode to episodes.jsonl.")] = False,
     export_dataset: Annotated[bool, typer.Option(help="Also save a Hugging Face dataset to dataset/.")] = False,
     progress: Annotated[bool, typer.Option(help="Progress bars on stderr.")] = True,
+    context: Annotated[
+        list[str] | None,
+        typer.Option("--context", "-c", help="What a model agent is shown besides its prompt, repeatable (each "
+                     "plays the same tasks; the teacher's view side by side): plain, privileged, expert-skill, "
+                     "skill:STORE. Default: plain."),
+    ] = None,
     option: OptionList = None,
 ) -> None:
     """Evaluate agents on environments over the same seeded tasks; write result.json, results.md, results.png.
 
     Example: distillgym eval --agent expert --agent random --env Sokoban-6x6-2-v0 --episodes 20 --out runs/eval/x
+
+    The teacher's view: distillgym eval -a runs/x/model -e Sokoban-6x6-1-v0 -c plain -c privileged -c expert-skill
     """
     import shlex
     from pathlib import Path
 
-    from distillgym.eval.evaluate import UnknownAgentError, UnknownEnvError, check_agent_spec, evaluate, resolve_env_ids
+    from distillgym.eval.evaluate import (
+        UnknownAgentError,
+        UnknownEnvError,
+        check_agent_spec,
+        evaluate,
+        parse_context,
+        resolve_env_ids,
+    )
     from distillgym.eval.export import save_dataset, write_jsonl
     from distillgym.eval.report import markdown_table, write_report
 
@@ -194,6 +209,12 @@ def eval_command(
             check_agent_spec(spec)
     except UnknownAgentError as e:
         raise typer.BadParameter(str(e), param_hint="--agent") from e
+    contexts = list(context or ["plain"])
+    try:
+        for spec in contexts:
+            parse_context(spec)
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="--context") from e
     env_kwargs = _env_kwargs(option)
     out_dir = Path(out) if out else Path("runs/eval") / time.strftime("%Y%m%d-%H%M%S")
     argv = ["distillgym", "eval"]
@@ -201,13 +222,14 @@ def eval_command(
     argv += ["--episodes", str(episodes), "--out", str(out_dir), "--split", split, "--seed", str(seed)]
     argv += ["--num-envs", str(num_envs), "--temperature", str(temperature), "--max-tokens", str(max_tokens)]
     argv += ["--history", str(history), "--batch-size", str(batch_size)]
+    argv += [x for c in contexts for x in ("--context", c)]
     argv += [x for o in option or [] for x in ("-o", o)]
     argv += ["--export-jsonl"] * export_jsonl + ["--export-dataset"] * export_dataset
     try:
         result = evaluate(
             agent, env_ids, episodes, split=split, seed=seed, num_envs=num_envs, env_kwargs=env_kwargs,
             temperature=temperature, max_tokens=max_tokens, history=None if history < 0 else history,
-            batch_size=batch_size, progress=progress,
+            batch_size=batch_size, progress=progress, contexts=contexts,
         )  # fmt: skip
     except UnknownAgentError as e:
         raise typer.BadParameter(str(e), param_hint="--agent") from e

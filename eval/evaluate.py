@@ -200,6 +200,85 @@ def load_agent(spec: str, *, check: bool = True, **model_kwargs: Any) -> Any:
         raise UnknownAgentError(f"cannot load agent {spec!r}: {e}") from e
 
 
+# ------------------------------------------------------------------------------------------------------- contexts
+
+#: What a model agent may be shown besides its own prompt (`evaluate(contexts=...)`, `distillgym eval --context`).
+CONTEXT_HELP = (
+    "plain (the prompt alone), privileged (the env's privileged info: the expert's plan or solution), "
+    "expert-skill (a skill summarized from the expert's own episode on the same task), "
+    "skill:STORE (the skill the store at STORE retrieves for the task, queried with its text and first observation)"
+)
+
+
+def parse_context(spec: str) -> tuple[str, str | None]:
+    """(kind, argument) of a context spec; ValueError naming the choices for anything else."""
+    kind, sep, arg = spec.strip().partition(":")
+    if kind in ("plain", "privileged", "expert-skill") and not sep:
+        return kind, None
+    if kind == "skill" and arg:
+        if not Path(arg).expanduser().is_file():
+            raise ValueError(f"context {spec!r}: no skill store at {arg!r}")
+        return kind, arg
+    raise ValueError(f"unknown context {spec!r}; contexts: {CONTEXT_HELP}")
+
+
+def context_label(spec: str) -> str:
+    """How a context appears in an agent's name ('' for plain)."""
+    kind, _ = parse_context(spec)
+    return "" if kind == "plain" else f" [{kind}]"
+
+
+def _expert_skills(env_id: str, episodes: int, split: str, seed: int, num_envs: int,
+                   env_kwargs: dict[str, Any] | None) -> dict[int, str | None]:  # fmt: skip
+    """task index -> the ExpertSummarizer's skill of the expert's episode on that task (None where it has none)."""
+    from distillgym.agents.policies import ExpertAgent
+    from distillgym.agents.rollout import collect
+    from distillgym.skills import ExpertSummarizer
+
+    summarizer, out = ExpertSummarizer(), {}
+    for ep in collect(ExpertAgent(), env_id, episodes, split=split, num_envs=num_envs, seed=seed,
+                      env_kwargs=env_kwargs, progress=False):  # fmt: skip
+        skill = summarizer.summarize(ep, f"{env_id}:{split}:{ep.task_index}")
+        out[ep.task_index] = skill.text() if skill is not None else None
+    return out
+
+
+class _StoreSkills:
+    """The skill a store retrieves for each episode, chosen at its first step from the task and the first
+    observation (what identifies a task whose text is the same for all, such as a Sokoban room)."""
+
+    def __init__(self, path: str) -> None:
+        from distillgym.skills import SkillStore
+
+        self.store = SkillStore(path)
+        self.chosen: dict[int, str | None] = {}
+
+    def __call__(self, req: Any) -> str | None:
+        if req.episode not in self.chosen or req.step == 0:
+            found = self.store.retrieve(req.family, f"{req.task}\n{req.observation}", k=1)
+            self.chosen[req.episode] = found[0].text() if found else None
+        return self.chosen[req.episode]
+
+
+def context_agent(agent: Any, spec: str, env_id: str, name: str, *, episodes: int, split: str, seed: int,
+                  num_envs: int, env_kwargs: dict[str, Any] | None) -> Any:  # fmt: skip
+    """`agent` (a ModelAgent) shown the context `spec` on `env_id`'s tasks 0..episodes-1; the agent itself for
+    plain."""
+    from distillgym.agents.policies import ModelAgent
+
+    kind, arg = parse_context(spec)
+    if kind == "plain":
+        return agent
+    privileged: Any = True
+    if kind == "expert-skill":
+        texts = _expert_skills(env_id, episodes, split, seed, num_envs, env_kwargs)
+        privileged = lambda req: texts.get(int(req.info.get("task_index", -1)))  # noqa: E731
+    elif kind == "skill":
+        privileged = _StoreSkills(str(arg))
+    return ModelAgent(agent.backend, sampling=agent.sampling, history=agent.history, privileged=privileged,
+                      name=name)  # fmt: skip
+
+
 # ----------------------------------------------------------------------------------------------------- the run
 
 
@@ -263,8 +342,13 @@ def evaluate(
     history: int | None = 4,
     batch_size: int = 64,
     progress: bool = True,
+    contexts: Sequence[str] = ("plain",),
 ) -> EvalResult:
     """Run every agent on every env over task indices 0..episodes-1 of `split` and measure each pair.
+
+    contexts: each model agent plays once per context (see CONTEXT_HELP), on the same tasks with the same seed, as
+    "<name> [<context>]" (plain keeps the name): the teacher's view, side by side with the student's. Agents
+    without a model (expert, random) play plain only.
 
     agents: specs ('expert', 'random', 'tiny', a model directory, an HF name) or Agent objects; every agent plays
     the same tasks with the same rollout seed. Model agents sample with `temperature` (0 = greedy, the default, so
@@ -280,6 +364,9 @@ def evaluate(
     from distillgym.agents.rollout import collect
 
     ids = resolve_env_ids(env_ids)
+    contexts = list(dict.fromkeys(contexts)) or ["plain"]
+    for spec in contexts:
+        parse_context(spec)  # fail before loading anything
     sampling = SamplingParams(temperature=temperature, max_tokens=max_tokens)
     for a in agents:
         if isinstance(a, str):
@@ -311,18 +398,25 @@ def evaluate(
             "history": history,
             "batch_size": batch_size,
             "agent_load_s": load_s,
+            "contexts": contexts,
         },
     )
-    for name, agent in zip(names, loaded, strict=True):
-        for env_id in ids:
-            t = time.perf_counter()
-            eps = collect(
-                agent, env_id, episodes, split=split, num_envs=num_envs, seed=seed, env_kwargs=env_kwargs,
-                progress=progress, desc=f"{name} on {env_id.removeprefix('distillgym/')}",
-            )  # fmt: skip
-            wall = time.perf_counter() - t
-            for e in eps:
-                e.agent = name
-            result.episodes[(name, env_id)] = eps
-            result.metrics.append(compute_metrics(eps, agent=name, env_id=env_id, wall_s=wall))
+    from distillgym.agents.policies import ModelAgent
+
+    for base, agent in zip(names, loaded, strict=True):
+        for spec in contexts if isinstance(agent, ModelAgent) else ["plain"]:
+            name = base + context_label(spec)
+            for env_id in ids:
+                t = time.perf_counter()
+                player = context_agent(agent, spec, env_id, name, episodes=episodes, split=split, seed=seed,
+                                       num_envs=num_envs, env_kwargs=env_kwargs)  # fmt: skip
+                eps = collect(
+                    player, env_id, episodes, split=split, num_envs=num_envs, seed=seed, env_kwargs=env_kwargs,
+                    progress=progress, desc=f"{name} on {env_id.removeprefix('distillgym/')}",
+                )  # fmt: skip
+                wall = time.perf_counter() - t
+                for e in eps:
+                    e.agent = name
+                result.episodes[(name, env_id)] = eps
+                result.metrics.append(compute_metrics(eps, agent=name, env_id=env_id, wall_s=wall))
     return result

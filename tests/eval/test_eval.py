@@ -248,3 +248,43 @@ def test_learning_benchmark_configs_load() -> None:
             assert cfg.algo == overrides[0].split("=")[1]
             if name == "apps" and algo != "sft":
                 assert cfg.lr == 1e-4 and cfg.env == "Apps-v0" and cfg.env_kwargs["templates"] == "train"
+
+
+def test_teacher_view_scores_one_model_under_each_context(tiny_dir: Path, tmp_path: Path) -> None:
+    """`contexts`: the same model on the same seeded tasks with the plain prompt, the env's privileged info, the
+    expert's own skill and a retrieved skill, side by side; each context reaches the prompt it should, and only it."""
+    from distillgym.agents.models import load
+    from distillgym.skills import Skill, SkillStore
+
+    store_path = tmp_path / "skills.sqlite"
+    with SkillStore(store_path) as store:
+        store.add(Skill("sokoban", "distillgym/Sokoban-6x6-1-v0:train:0", "push boxes onto targets",
+                        "do not corner a box", ["zebra-workflow-step"], task_text="Sokoban room"))  # fmt: skip
+    contexts = ["plain", "privileged", "expert-skill", f"skill:{store_path}"]
+    result = evaluate([str(tiny_dir)], ["Sokoban-6x6-1-v0"], 3, env_kwargs={"max_steps": 2}, max_tokens=4,
+                      num_envs=2, progress=False, contexts=contexts)  # fmt: skip
+    name = str(tiny_dir)
+    labels = [name, f"{name} [privileged]", f"{name} [expert-skill]", f"{name} [skill]"]
+    assert result.agents == labels and result.config["contexts"] == contexts
+    _, tokenizer = load(str(tiny_dir))
+
+    def first_prompt(label: str) -> list[str]:
+        eps = result.episodes[(label, "distillgym/Sokoban-6x6-1-v0")]
+        assert [e.task_index for e in eps] == [0, 1, 2]  # the same tasks in every context
+        return [tokenizer.decode(e.turns[0].prompt_ids) for e in eps]
+
+    plain, privileged = first_prompt(labels[0]), first_prompt(labels[1])
+    expert_skill, stored = first_prompt(labels[2]), first_prompt(labels[3])
+    solutions = [e.privileged["solution"] for e in result.episodes[(labels[0], "distillgym/Sokoban-6x6-1-v0")]]
+    assert all(len(p) > len(q) for p, q in zip(privileged, plain, strict=True))
+    assert all("Skill" in p and "Skill" not in q for p, q in zip(expert_skill, plain, strict=True))
+    assert all("zebra-workflow-step" in p for p in stored) and not any("zebra" in p for p in plain + expert_skill)
+    assert solutions and all(solutions)
+    m = result.get(labels[1], "Sokoban-6x6-1-v0")
+    assert m.episodes == 3 and 0 <= m.ci_low <= m.success_rate <= m.ci_high <= 1
+    with pytest.raises(ValueError, match="unknown context"):
+        evaluate([str(tiny_dir)], ["Sokoban-6x6-1-v0"], 1, contexts=["oracle"], progress=False)
+    runner = CliRunner()
+    done = runner.invoke(app, ["eval", "-a", "expert", "-e", "Sokoban-6x6-1-v0", "--episodes", "1", "-c", "nope",
+                               "--out", str(tmp_path / "x")])  # fmt: skip
+    assert done.exit_code != 0 and "unknown context" in done.output
