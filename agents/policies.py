@@ -114,6 +114,7 @@ class ModelAgent:
         history: int | None = 4,
         privileged: bool | str | Callable[[ActRequest], str | None] = False,
         name: str = "",
+        privileged_at: str = "end",
     ) -> None:
         self.backend = backend
         self.tokenizer = backend.tokenizer
@@ -121,11 +122,13 @@ class ModelAgent:
         self.history = history
         self.privileged = privileged
         self.name = name or getattr(backend, "name", "") or "model"
+        self.privileged_at = privileged_at
         self._builders: dict[str, PromptBuilder] = {}
 
     def builder(self, family: str) -> PromptBuilder:
         if family not in self._builders:
-            self._builders[family] = PromptBuilder(self.tokenizer, family, history=self.history)
+            self._builders[family] = PromptBuilder(self.tokenizer, family, history=self.history,
+                                                   privileged_at=self.privileged_at)  # fmt: skip
         return self._builders[family]
 
     def _privileged(self, req: ActRequest) -> Mapping[str, Any] | str | None:

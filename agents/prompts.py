@@ -69,6 +69,31 @@ def spec_for(family: str) -> PromptSpec:
     return SPECS.get(family, DEFAULT_SPEC)
 
 
+#: Where a teacher's privileged block goes: "end" (default) appends it, short and canonical, to the last user message,
+#: right before the reply; "system" puts every field, labelled, in the system message (before issue 16).
+PRIVILEGED_PLACES = ("end", "system")
+PRIVILEGED_HEADER = "Privileged hint (the player does not see this):"
+
+
+def canonical_privileged(privileged: Mapping[str, Any] | str | None) -> str:
+    """The short form of a privileged block: the expert's next action first, then its plan from here when it has
+    more than that step, then any other field; the solution from the start only when there is no plan (after a
+    deviation it is stale). A string (a skill) as given."""
+    if privileged is None or isinstance(privileged, str):
+        return privileged_text(privileged)
+    fields = dict(privileged)
+    plan = fields.pop("expert_plan", None)
+    ordered: dict[str, Any] = {}
+    if fields.get("expert_action") is not None:
+        ordered["expert_action"] = fields.pop("expert_action")
+    if plan is not None and not (isinstance(plan, list | tuple) and len(plan) <= 1 and "expert_action" in ordered):
+        ordered["expert_plan"] = plan
+    if "expert_plan" in ordered or "expert_action" in ordered:
+        fields.pop("solution", None)
+    ordered.update(fields)
+    return privileged_text(ordered)
+
+
 def privileged_text(privileged: Mapping[str, Any] | str | None) -> str:
     """Privileged information as prompt text: a string as given, a dict as one labelled line per field."""
     if privileged is None:
@@ -102,9 +127,13 @@ _SENTINEL = "\u27e6reply{}\u27e7"  # ⟦reply0⟧: stands in for a reply's ids w
 class PromptBuilder:
     """Chat messages and token-level prompts for one family and tokenizer."""
 
-    def __init__(self, tokenizer: Any, family: str, *, history: int | None = 4, spec: PromptSpec | None = None):
+    def __init__(self, tokenizer: Any, family: str, *, history: int | None = 4, spec: PromptSpec | None = None,
+                 privileged_at: str = "end"):  # fmt: skip
         if history is not None and history < 0:
             raise ValueError(f"history must be >= 0 or None (all turns), got {history}")
+        if privileged_at not in PRIVILEGED_PLACES:
+            raise ValueError(f"privileged_at must be one of {PRIVILEGED_PLACES}, got {privileged_at!r}")
+        self.privileged_at = privileged_at
         if getattr(tokenizer, "chat_template", None) is None:
             raise ValueError("the tokenizer has no chat template; set tokenizer.chat_template")
         self.tokenizer = tokenizer
@@ -116,10 +145,15 @@ class PromptBuilder:
 
     def system_text(self, task: str, privileged: Mapping[str, Any] | str | None = None) -> str:
         text = f"{self.spec.role}\n\n{task}\n\n{self.spec.answer_format}"
-        extra = privileged_text(privileged)
+        extra = privileged_text(privileged) if self.privileged_at == "system" else ""
         if extra:
             text += f"\n\nPrivileged information (the player does not see this):\n{extra}"
         return text
+
+    def last_user_text(self, observation: str, privileged: Mapping[str, Any] | str | None = None) -> str:
+        """The observation the reply answers, with the privileged block after it when it goes at the end."""
+        extra = canonical_privileged(privileged) if self.privileged_at == "end" else ""
+        return f"{observation}\n\n{PRIVILEGED_HEADER}\n{extra}" if extra else observation
 
     def window(self, past: Sequence[PastTurn]) -> list[PastTurn]:
         if self.history is None:
@@ -137,7 +171,7 @@ class PromptBuilder:
         msgs = [{"role": "system", "content": self.system_text(task, privileged)}]
         for turn in self.window(past):
             msgs += [{"role": "user", "content": turn.observation}, {"role": "assistant", "content": turn.reply}]
-        msgs.append({"role": "user", "content": observation})
+        msgs.append({"role": "user", "content": self.last_user_text(observation, privileged)})
         return msgs
 
     def prompt_ids(
@@ -153,7 +187,7 @@ class PromptBuilder:
         for k, turn in enumerate(shown):
             reply = _SENTINEL.format(k) if turn.reply_ids is not None else turn.reply
             msgs += [{"role": "user", "content": turn.observation}, {"role": "assistant", "content": reply}]
-        msgs.append({"role": "user", "content": observation})
+        msgs.append({"role": "user", "content": self.last_user_text(observation, privileged)})
         text = self.tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
         ids: list[int] = []
         for k, turn in enumerate(shown):

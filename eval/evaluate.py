@@ -276,7 +276,7 @@ def context_agent(agent: Any, spec: str, env_id: str, name: str, *, episodes: in
     elif kind == "skill":
         privileged = _StoreSkills(str(arg))
     return ModelAgent(agent.backend, sampling=agent.sampling, history=agent.history, privileged=privileged,
-                      name=name)  # fmt: skip
+                      name=name, privileged_at=agent.privileged_at)  # fmt: skip
 
 
 # ----------------------------------------------------------------------------------------------------- the run

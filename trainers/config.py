@@ -39,6 +39,7 @@ class TrainConfig:
     train_pool: int = 0  # draw tasks from train indices [0, train_pool); 0: a fresh task every time
     num_envs: int = 32  # environments stepped in parallel during rollouts
     history: int | None = 2  # past turns shown in the prompt (None: all)
+    privileged_at: str = "end"  # a teacher's privileged block: end (short, after the last observation) | system
     temperature: float = 1.0  # sampling temperature for rollouts
     top_p: float = 1.0  # nucleus sampling for rollouts
     max_tokens: int = 16  # tokens per reply
@@ -175,7 +176,10 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     for other in ALGORITHMS:
         if other != algo and other in raw:
             raise ValueError(f"config has a section {other!r} but algo is {algo!r}")
-    return build(TrainConfig, raw), build(algo_cfg_cls, algo_values, where=f"{algo}.")
+    cfg = build(TrainConfig, raw)
+    if cfg.privileged_at not in ("end", "system"):
+        raise ValueError(f"config field privileged_at must be end or system, got {cfg.privileged_at!r}")
+    return cfg, build(algo_cfg_cls, algo_values, where=f"{algo}.")
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:

@@ -53,7 +53,8 @@ class Run:
         return self.backend.pad_id
 
     def builder(self, history: int | None = None) -> PromptBuilder:
-        return PromptBuilder(self.tokenizer, self.family, history=self.cfg.history if history is None else history)
+        return PromptBuilder(self.tokenizer, self.family, history=self.cfg.history if history is None else history,
+                             privileged_at=self.cfg.privileged_at)  # fmt: skip
 
 
 def make_schedule(optimizer: torch.optim.Optimizer, cfg: TrainConfig, total_steps: int) -> Any:
@@ -102,7 +103,7 @@ def model_agent(run: Run, *, privileged: bool | str = False, temperature: float 
     t = cfg.temperature if temperature is None else temperature
     sampling = SamplingParams(temperature=t, top_p=cfg.top_p, max_tokens=cfg.max_tokens)
     return ModelAgent(run.backend, sampling=sampling, history=cfg.history, privileged=privileged,
-                      name=f"{cfg.model}@{run.iteration}")  # fmt: skip
+                      name=f"{cfg.model}@{run.iteration}", privileged_at=cfg.privileged_at)  # fmt: skip
 
 
 def rollout(run: Run, agent: Agent, tasks: Sequence[int], group_size: int, *, split: str = "train") -> list[Episode]:

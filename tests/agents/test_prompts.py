@@ -8,7 +8,7 @@ import gymnasium as gym
 import pytest
 
 from distillgym.agents.parsing import extract_action_text, parse_action
-from distillgym.agents.prompts import PastTurn, PromptBuilder, privileged_text
+from distillgym.agents.prompts import PRIVILEGED_HEADER, PastTurn, PromptBuilder, canonical_privileged, privileged_text
 
 
 @pytest.mark.parametrize(
@@ -54,15 +54,25 @@ def test_teacher_prompt_has_privileged_text_and_student_never(tokenizer: Any) ->
     student = tokenizer.decode(builder.prompt_ids(info["task"], past, obs))
     teacher = tokenizer.decode(builder.prompt_ids(info["task"], past, obs, privileged=info["privileged"]))
     plan_text = "The expert's plan from here: " + ", ".join(plan)
-    assert privileged_text(info["privileged"]) in teacher
-    assert plan_text in teacher and "Privileged information" in teacher
-    assert plan_text not in student and "Privileged" not in student
-    # the teacher's prompt differs only inside the system message
-    assert teacher.split("<|im_end|>", 1)[1] == student.split("<|im_end|>", 1)[1]
+    block = canonical_privileged(info["privileged"])
+    assert block.startswith(f"The expert's next action: {plan[0]}") and "solution" not in block.lower()
+    assert (plan_text in block) == (len(plan) > 1)
+    assert f"{PRIVILEGED_HEADER}\n{block}" in teacher and "Privileged" not in student
+    # the block is the last thing before the reply: the teacher's prompt is the student's with it inserted there
+    head, _, tail = teacher.partition(f"\n\n{PRIVILEGED_HEADER}\n{block}")
+    assert head + tail == student and len(tail) < 40
     custom = tokenizer.decode(builder.prompt_ids(info["task"], [], obs, privileged="Skill: push boxes off walls."))
     assert "Skill: push boxes off walls." in custom
     text_msgs = builder.messages(info["task"], past, obs)
-    assert all(plan_text not in m["content"] for m in text_msgs)
+    assert all("Privileged" not in m["content"] for m in text_msgs)
+    assert builder.messages(info["task"], past, obs, info["privileged"])[-1]["content"].endswith(block)
+    # the placement before issue 16, kept as an option: every field, labelled, in the system message
+    old = PromptBuilder(tokenizer, "sokoban", privileged_at="system")
+    teacher = tokenizer.decode(old.prompt_ids(info["task"], past, obs, privileged=info["privileged"]))
+    assert privileged_text(info["privileged"]) in teacher and "Privileged information" in teacher
+    assert teacher.split("<|im_end|>", 1)[1] == student.split("<|im_end|>", 1)[1]
+    with pytest.raises(ValueError, match="privileged_at"):
+        PromptBuilder(tokenizer, "sokoban", privileged_at="middle")
     expected = "The expert's plan from here: Up, Left"
     assert privileged_text({"expert_plan": ["Up", "Left"], "expert_depth": 3}) == expected
 

@@ -9,6 +9,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from distillgym.agents.prompts import PRIVILEGED_HEADER  # noqa: E402
 from distillgym.skills import Skill, SkillStore  # noqa: E402
 from distillgym.trainers import core, skill_sd  # noqa: E402
 from distillgym.trainers.config import load_config  # noqa: E402
@@ -47,9 +48,11 @@ def test_skill_reaches_the_teacher_only(tiny_dir: str, tmp_path: Path) -> None:
     for t_ids, s in zip(teacher, students, strict=True):
         assert MARKER in tok.decode(t_ids)
         assert MARKER not in tok.decode(s.prompt_ids)
-    # the teacher scores exactly the student's tokens: its prompt ends where the student's does, plus the skill
-    assert all(tok.decode(t_ids).endswith(tok.decode(s.prompt_ids)[-40:]) for t_ids, s in zip(teacher, students,
-                                                                                               strict=True))
+    # the teacher scores exactly the student's tokens: its prompt is the student's with the skill inserted after the
+    # last observation, right before the reply
+    for t_ids, s in zip(teacher, students, strict=True):
+        head, sep, tail = tok.decode(t_ids).partition("\n\n" + PRIVILEGED_HEADER + "\n")
+        assert sep and head + tail[tail.index("<|im_end|>"):] == tok.decode(s.prompt_ids)
     run.extra["skills"].close()
 
 

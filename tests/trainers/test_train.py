@@ -125,7 +125,7 @@ def test_privileged_context_reaches_the_teacher_only(tiny_dir: str, tmp_path: Pa
     samples, teacher = core.distill_inputs(run, episodes, teacher_privileged=True)
     tok = run.tokenizer
     for s, t in zip(samples, teacher, strict=True):
-        assert "Privileged information" in tok.decode(t) and "expert's plan" in tok.decode(t)
+        assert "Privileged hint" in tok.decode(t) and "expert's next action" in tok.decode(t)
         assert "Privileged" not in tok.decode(s.prompt_ids)
     # the student's rollouts never saw it either
     assert all("Privileged" not in tok.decode(turn.prompt_ids) for e in episodes for turn in e.turns)
@@ -185,7 +185,7 @@ def test_sft_teacher_prompt_copies(tiny_dir: str, tmp_path: Path) -> None:
     taught = core.tokenize_demonstrations(run, episodes, privileged=core.step_privileged)
     plain = core.tokenize_demonstrations(run, episodes)
     for t, p in zip(taught[0].turns, plain[0].turns, strict=True):
-        assert "expert's plan" in run.tokenizer.decode(t.prompt_ids)
+        assert "expert's next action" in run.tokenizer.decode(t.prompt_ids)
         assert "Privileged" not in run.tokenizer.decode(p.prompt_ids)
         assert t.completion_ids == p.completion_ids  # the same reply, under another prompt
 
