@@ -255,7 +255,9 @@ class _StoreSkills:
 
     def __call__(self, req: Any) -> str | None:
         if req.episode not in self.chosen or req.step == 0:
-            found = self.store.retrieve(req.family, f"{req.task}\n{req.observation}", k=1)
+            from distillgym.skills import identity_text
+
+            found = self.store.retrieve(req.family, identity_text(req.task, req.observation), k=1)
             self.chosen[req.episode] = found[0].text() if found else None
         return self.chosen[req.episode]
 

@@ -1,6 +1,6 @@
 """Skill records, summarizers, the persistent skill store, selection and retrieval (Skill-SD; see docs/skills.md)."""
 
-from distillgym.skills.records import Skill
+from distillgym.skills.records import Skill, identity_text, task_identity
 from distillgym.skills.store import SkillStore, ucb_order
 from distillgym.skills.summarize import (
     AsyncSummarizer,
@@ -22,7 +22,9 @@ __all__ = [
     "SummarizerStats",
     "episode_id",
     "family_of",
+    "identity_text",
     "parse_skill_json",
+    "task_identity",
     "task_key_of",
     "ucb_order",
 ]

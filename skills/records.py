@@ -99,6 +99,32 @@ def strip_numbering(step: str) -> str:
     return _NUMBERING.sub("", _one_line(step)).strip()
 
 
+def line_keys(text: str, max_lines: int = 24, max_len: int = 48) -> str:
+    """One word per short line of `text`, naming the line's position and its exact content (`l3x23x5f...`): a
+    grid such as a Sokoban room becomes words that only rooms with the same row in the same place share, which is
+    what BM25 needs to tell rooms apart (its own words drop the symbols grids are made of)."""
+    words = []
+    for i, line in enumerate(text.splitlines()[:max_lines]):
+        line = line.strip()
+        if line and len(line) <= max_len:
+            words.append(f"l{i}" + "".join(c.lower() if c.isalnum() else f"x{ord(c):x}" for c in line))
+    return " ".join(words)
+
+
+def task_identity(episode: Any) -> str:
+    """What identifies an episode's task, for finding skills of the same or similar tasks: its text, its first
+    observation and that observation's line keys (where every task reads the same, as in Sokoban, the room is
+    what tells tasks apart)."""
+    return identity_text(str(episode.task), str(getattr(episode, "initial_observation", "") or ""))
+
+
+def identity_text(task: str, first_observation: str) -> str:
+    """`task_identity` from a task's text and its first observation."""
+    if not first_observation or first_observation in task:
+        return task
+    return f"{task}\n{first_observation}\n{line_keys(first_observation)}"
+
+
 def tokens(text: str) -> list[str]:
     """Lower-case word tokens (the normalization behind deduplication and BM25)."""
     return _WORD.findall(text.lower())

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from distillgym.skills.records import Skill, split_steps, strip_numbering
+from distillgym.skills.records import Skill, split_steps, strip_numbering, task_identity
 from distillgym.types import Episode
 
 log = logging.getLogger(__name__)
@@ -178,7 +178,7 @@ class ExpertSummarizer:
         return Skill(
             task_family=self.family or family_of(episode.env_id),
             task_key=task_key,
-            task_text=episode.task,
+            task_text=task_identity(episode),
             success_analysis=" ".join(success),
             mistake_analysis=" ".join(mistakes),
             golden_workflow=compress_steps(plan or [], self.max_steps),
@@ -474,7 +474,7 @@ class LLMSummarizer:
         return Skill(
             task_family=self.family or family_of(episode.env_id),
             task_key=task_key,
-            task_text=episode.task,
+            task_text=task_identity(episode),
             source_episodes=[episode_id(episode)],
             **fields,
         )

@@ -60,6 +60,7 @@ class TrainConfig:
     eval_every: int = 5  # evaluate on held-out test tasks every N iterations (0: only at the end)
     eval_episodes: int = 32  # test tasks per evaluation
     eval_temperature: float = 0.0  # sampling temperature at evaluation (0: greedy)
+    eval_teacher: bool = True  # self-distillation: also evaluate the teacher's view (eval/teacher_success, _gap)
     checkpoint_every: int = 1  # save a checkpoint every N iterations (the last one is always saved)
     keep_checkpoints: int = 2  # how many recent checkpoints to keep
     tensorboard: bool = True  # also log to TensorBoard (when installed)

@@ -58,19 +58,37 @@ def setup(cfg: TrainConfig) -> Run:
                family)  # fmt: skip
 
 
-def evaluate(run: Run, episodes: int | None = None) -> dict[str, float]:
-    """Success and return of the current policy on held-out test tasks (greedy by default)."""
+def evaluate(run: Run, episodes: int | None = None, teacher: Any = None) -> dict[str, float]:
+    """Success and return of the current policy on held-out test tasks (greedy by default). With `teacher` (the
+    privileged context of a self-teacher: True for the env's privileged info, or a per-request callable), the same
+    model is also played with it on the same tasks: `eval/teacher_success` and `eval/teacher_gap` (teacher minus
+    student), the margin a self-distillation method can distill."""
     cfg = run.cfg
     n = episodes or cfg.eval_episodes
-    agent = model_agent(run, temperature=cfg.eval_temperature)
-    eps = collect(agent, cfg.env, n, split="test", num_envs=cfg.num_envs, seed=cfg.seed, env_kwargs=cfg.env_kwargs,
-                  progress=False)  # fmt: skip
-    return {
+
+    def play(privileged: Any) -> list[Any]:
+        agent = model_agent(run, temperature=cfg.eval_temperature, privileged=privileged)
+        return collect(agent, cfg.env, n, split="test", num_envs=cfg.num_envs, seed=cfg.seed,
+                       env_kwargs=cfg.env_kwargs, progress=False)  # fmt: skip
+
+    eps = play(False)
+    out = {
         "eval/success": float(np.mean([e.success for e in eps])),
         "eval/return": float(np.mean([e.total_reward for e in eps])),
         "eval/steps": float(np.mean([e.num_steps for e in eps])),
         "eval/invalid": float(np.mean([t.invalid_action for e in eps for t in e.turns] or [0.0])),
     }
+    if teacher is not None and teacher is not False:
+        taught = float(np.mean([e.success for e in play(teacher)]))
+        out.update({"eval/teacher_success": taught, "eval/teacher_gap": taught - out["eval/success"]})
+    return out
+
+
+def teacher_context(algo: Any, run: Run, algo_cfg: Any) -> Any:
+    """The algorithm's self-teacher context (its `teacher_context(run, cfg)`), when it has one and
+    `eval_teacher` is on; else None."""
+    fn = getattr(algo, "teacher_context", None)
+    return fn(run, algo_cfg) if fn is not None and run.cfg.eval_teacher else None
 
 
 class Logger:
@@ -129,7 +147,7 @@ def train(cfg: TrainConfig, algo_cfg: Any, *, resume: bool = False) -> Run:
                                                     indent=2, default=str))  # fmt: skip
     logger = Logger(run, run.iteration)
     if run.iteration == 0:
-        logger.log({"iteration": 0, "env_steps": 0, **evaluate(run)})
+        logger.log({"iteration": 0, "env_steps": 0, **evaluate(run, teacher=teacher_context(algo, run, algo_cfg))})
     bar = tqdm(total=cfg.iterations, initial=run.iteration, desc=f"{cfg.algo} on {cfg.env}", unit="it",
                disable=not cfg.progress)  # fmt: skip
     try:
@@ -141,7 +159,7 @@ def train(cfg: TrainConfig, algo_cfg: Any, *, resume: bool = False) -> Run:
                        "time/iteration_s": time.perf_counter() - t}  # fmt: skip
             last = run.iteration == cfg.iterations
             if last or (cfg.eval_every and run.iteration % cfg.eval_every == 0):
-                metrics.update(evaluate(run))
+                metrics.update(evaluate(run, teacher=teacher_context(algo, run, algo_cfg)))
             logger.log(metrics)
             if last or run.iteration % max(1, cfg.checkpoint_every) == 0:
                 checkpoint.save(run, algo_cfg)

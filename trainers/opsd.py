@@ -98,3 +98,8 @@ def _pg_with_kl_loss(run: core.Run, samples: list, prompts: list, token_adv: lis
         return core.reduce_step(per_token, batch.mask, cfg.loss_agg, num_tokens=num_tokens, num_seqs=num_seqs), metrics
 
     return core.optimize(run, samples, loss_fn)
+
+
+def teacher_context(run: core.Run, cfg: Config) -> bool:
+    """The self-teacher reads the env's privileged info (what `eval/teacher_gap` measures)."""
+    return True

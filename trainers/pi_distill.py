@@ -86,3 +86,8 @@ def iteration(run: core.Run, cfg: Config) -> dict[str, float]:
 
     metrics.update(core.optimize(run, samples, loss_fn))
     return metrics
+
+
+def teacher_context(run: core.Run, cfg: Config) -> bool:
+    """The self-teacher reads the env's privileged info (what `eval/teacher_gap` measures)."""
+    return True

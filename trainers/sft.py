@@ -5,6 +5,7 @@ from a JSONL file), with the mean token negative log-likelihood."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -20,6 +21,9 @@ class Config:
     # Also imitate each demonstration under the teacher's prompt (the step's privileged info, e.g. the expert's
     # plan, in context), so that a model which later teaches itself (OPSD, pi-Distill) has learned to read it.
     teacher_prompt_copies: bool = False
+    # Also imitate each demonstration with a skill of it in the prompt (the ExpertSummarizer's summary of the same
+    # episode: what it did right, its workflow), so that a Skill-SD teacher has learned to read a skill.
+    skill_prompt_copies: bool = False
 
 
 def setup(run: core.Run, cfg: Config) -> None:
@@ -27,6 +31,17 @@ def setup(run: core.Run, cfg: Config) -> None:
         from distillgym.eval.export import read_jsonl
 
         run.extra["demonstrations"] = read_jsonl(cfg.data)
+
+
+def _own_skills(episodes: list[Any]) -> dict[int, str | None]:
+    """id(episode) -> the ExpertSummarizer's skill text of that episode (None where it teaches nothing)."""
+    from distillgym.skills import ExpertSummarizer
+
+    summarizer, out = ExpertSummarizer(), {}
+    for ep in episodes:
+        skill = summarizer.summarize(ep, f"{ep.env_id}:{ep.split}:{ep.task_index}")
+        out[id(ep)] = skill.text() if skill is not None else None
+    return out
 
 
 def iteration(run: core.Run, cfg: Config) -> dict[str, float]:
@@ -41,6 +56,10 @@ def iteration(run: core.Run, cfg: Config) -> dict[str, float]:
     samples = [s for ep in core.tokenize_demonstrations(run, episodes) for s in ep.samples(chain=False)]
     if cfg.teacher_prompt_copies:
         taught = core.tokenize_demonstrations(run, episodes, privileged=core.step_privileged)
+        samples += [s for ep in taught for s in ep.samples(chain=False)]
+    if cfg.skill_prompt_copies:
+        skills = _own_skills(episodes)
+        taught = core.tokenize_demonstrations(run, episodes, privileged=lambda ep, k: skills.get(id(ep)))
         samples += [s for ep in taught for s in ep.samples(chain=False)]
     metrics = core.episode_metrics(episodes)
     metrics["samples"] = len(samples)

@@ -26,6 +26,7 @@ from typing import Any
 
 import torch
 
+from distillgym.skills import identity_text, task_identity
 from distillgym.trainers import core, grpo
 from distillgym.trainers.losses import iw_reverse_kl
 
@@ -148,14 +149,14 @@ def iteration(run: core.Run, cfg: Config) -> dict[str, float]:
 
         def privileged(req: Any) -> str | None:
             t = req.info.get("task_index")
-            if t not in skills:
-                skills.update(select_skills(run, {t: req.task}, cfg))
+            if t not in skills:  # asked at the episode's first step: the observation is its first
+                skills.update(select_skills(run, {t: identity_text(req.task, req.observation)}, cfg))
             return skills[t].text() if skills[t] is not None else None
 
         episodes = core.rollout(run, core.model_agent(run, privileged=privileged), tasks, run.cfg.group_size)
     else:  # the skill is chosen after the rollout, for the teacher only
         episodes = core.rollout(run, core.model_agent(run), tasks, run.cfg.group_size)
-        skills = select_skills(run, {ep.task_index: ep.task for ep in episodes}, cfg)
+        skills = select_skills(run, {ep.task_index: task_identity(ep) for ep in episodes}, cfg)
     text = {t: (s.text() if s is not None else None) for t, s in skills.items()}
     metrics: dict[str, float] = {**core.episode_metrics(episodes)}
     metrics["skills/tasks_with_skill"] = sum(s is not None for s in skills.values()) / max(1, len(skills))
@@ -240,3 +241,16 @@ def export_store(run: core.Run, path: str | Path) -> Path:
 
 
 __all__ = ["Config", "SkillState", "export_store", "iteration", "select_skills", "setup", "task_key", "teacher_prompts"]
+
+
+def teacher_context(run: core.Run, cfg: Config) -> Any:
+    """The self-teacher reads the skill the store retrieves for the task (by its text and first observation)."""
+    store, chosen = run.extra["skills"].store, {}
+
+    def skill(req: Any) -> str | None:
+        if req.step == 0 or req.episode not in chosen:
+            found = store.retrieve(run.family, identity_text(req.task, req.observation), k=1)
+            chosen[req.episode] = found[0].text() if found else None
+        return chosen[req.episode]
+
+    return skill

@@ -304,3 +304,23 @@ def test_cli_commands(tmp_path: Path) -> None:
     res = runner.invoke(app, ["skills", "prune", "--store", path, "--min-uses", "2", "--max-mean-reward", "0.5"])
     assert res.exit_code == 0 and "removed 1 skill(s), 1 left" in res.output
     assert runner.invoke(app, ["skills", "list", "--store", str(tmp_path / "missing.db")]).exit_code != 0
+
+
+def test_retrieval_keys_on_the_room_where_every_task_reads_the_same(tmp_path: Path) -> None:
+    """Sokoban tasks all have the same text: a skill is found by the room (the first observation), so each room's
+    query retrieves that room's own skill, not a random one."""
+    from distillgym.agents.policies import ExpertAgent
+    from distillgym.agents.rollout import collect
+    from distillgym.skills import ExpertSummarizer, task_identity
+
+    episodes = collect(ExpertAgent(), "Sokoban-6x6-2-v0", 8, split="train", num_envs=4, progress=False)
+    assert len({e.task for e in episodes}) == 1 and len({e.initial_observation for e in episodes}) == 8
+    summarizer = ExpertSummarizer()
+    with SkillStore(tmp_path / "rooms.sqlite", dedupe_threshold=1.01) as store:
+        for ep in episodes:
+            skill = summarizer.summarize(ep, f"sokoban:train:{ep.task_index}")
+            assert skill is not None and skill.task_text == task_identity(ep)
+            store.add(skill)
+        for ep in episodes:
+            found = store.retrieve("sokoban", task_identity(ep), k=1)
+            assert found and found[0].task_key == f"sokoban:train:{ep.task_index}", ep.task_index

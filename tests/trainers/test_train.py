@@ -49,6 +49,11 @@ def test_every_algorithm_runs_on_every_family(algo: str, env: str, tiny_dir: str
     assert [m["iteration"] for m in metrics] == [0, 1, 2]
     assert all("loss" in m for m in metrics[1:]), metrics
     assert "eval/success" in metrics[0] and "eval/success" in metrics[-1]
+    if algo in ("opsd", "pi_distill", "skill_sd"):  # self-teachers: the teacher's view beside the student's
+        for m in (metrics[0], metrics[-1]):
+            assert m["eval/teacher_gap"] == pytest.approx(m["eval/teacher_success"] - m["eval/success"])
+    else:
+        assert "eval/teacher_gap" not in metrics[0]
     after = run.model.state_dict()
     if algo not in ("grpo", "skill_sd"):  # an untrained model fails every episode alike: GRPO's advantages are 0
         # (Skill-SD's distillation term needs skills, which the first iteration's summaries only start to write)
@@ -254,3 +259,30 @@ def test_training_survives_killed_sandbox_workers(tiny_dir: str, tmp_path: Path)
         thread.join()
     assert [m["iteration"] for m in read_metrics(tmp_path)] == [0, 1, 2]
     assert killed  # workers live for whole episodes: the killer found some
+
+
+def test_sft_skill_prompt_copies(tiny_dir: str, tmp_path: Path) -> None:
+    """With skill_prompt_copies, every demonstration is also imitated with its own skill (the expert summarizer's
+    summary of it) after the last observation, the reply unchanged."""
+    from distillgym.agents.policies import ExpertAgent
+    from distillgym.agents.prompts import PRIVILEGED_HEADER
+    from distillgym.trainers import core, sft
+    from distillgym.trainers.loop import setup
+
+    counts = {}
+    for flag in (False, True):
+        cfg, acfg = load_config(None, quick(tiny_dir, tmp_path / str(flag), "algo=sft", "sft.successful_only=false",
+                                            f"sft.skill_prompt_copies={str(flag).lower()}"))  # fmt: skip
+        run = setup(cfg)
+        sft.setup(run, acfg)
+        counts[flag] = sft.iteration(run, acfg)["samples"]
+    assert counts[True] == 2 * counts[False] > 0
+    episodes = core.rollout(run, ExpertAgent(), [0], 1)
+    skills = sft._own_skills(episodes)
+    text = skills[id(episodes[0])]
+    assert text is not None and text.startswith("Skill") and episodes[0].turns[0].action in text
+    taught = core.tokenize_demonstrations(run, episodes, privileged=lambda ep, k: skills[id(ep)])
+    plain = core.tokenize_demonstrations(run, episodes)
+    for t, p in zip(taught[0].turns, plain[0].turns, strict=True):
+        assert f"{PRIVILEGED_HEADER}\n{text}" in run.tokenizer.decode(t.prompt_ids)
+        assert t.completion_ids == p.completion_ids

@@ -1,0 +1,98 @@
+"""Does the self-teacher read its privileged context? One tiny model warm-started by SFT (expert demonstrations, each
+also imitated under the teacher's prompt: `sft.teacher_prompt_copies`) with the privileged block at each placement,
+then scored greedily on the same held-out tasks with the plain prompt and with the env's privileged info.
+
+    python -m distillgym.eval.bench.teacher_view --iters 400 --episodes 64 --out runs/bench/teacher_view
+
+Placements (`privileged_at`): "system" puts every privileged field, labelled, in the system message (the toolkit
+before issue 16); "end" appends a short canonical block (the expert's next action first) to the last observation,
+right before the reply. Runs are resumable (each SFT run resumes from its last checkpoint); the two placements train
+one after the other with `--threads` each, or side by side with `--parallel` (one thread each).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+from pathlib import Path
+from typing import Any
+
+from distillgym.eval.bench.common import machine, markdown_table, write_json
+from distillgym.trainers.quickstart import ENV, EPISODES
+
+
+def warm_start(base: Path, out: Path, placement: str, iters: int, threads: int, progress: bool) -> Path:
+    from distillgym.trainers.config import load_config
+    from distillgym.trainers.loop import train
+
+    model = out / "model"
+    if not (model / "config.json").is_file() or not (out / "done").is_file():
+        cfg, acfg = load_config(None, [*EPISODES, f"model={base}", f"out_dir={out}", "algo=sft", "tasks_per_iter=16",
+                                       "lr=1e-3", "eval_every=0", "eval_episodes=8", f"iterations={iters}",
+                                       f"threads={threads}", f"privileged_at={placement}",
+                                       "sft.teacher_prompt_copies=true",
+                                       f"progress={str(progress).lower()}"])  # fmt: skip
+        train(cfg, acfg, resume=True)
+        (out / "done").write_text("")
+    return model
+
+
+def score(model: Path, placement: str, episodes: int, threads: int) -> dict[str, Any]:
+    import torch
+
+    from distillgym.agents.generation import SamplingParams, TransformersBackend
+    from distillgym.agents.models import load
+    from distillgym.agents.policies import ModelAgent
+    from distillgym.eval.evaluate import evaluate
+
+    torch.set_num_threads(threads)
+    m, tok = load(str(model))
+    agent = ModelAgent(TransformersBackend(m.eval(), tok, batch_size=32), sampling=SamplingParams(0.0, max_tokens=8),
+                       history=1, name=placement, privileged_at=placement)  # fmt: skip
+    result = evaluate([agent], [ENV], episodes, contexts=["plain", "privileged"], num_envs=32,
+                      env_kwargs={"max_steps": 10}, progress=False)  # fmt: skip
+    return {m.agent: {"success": m.success_rate, "ci": [m.ci_low, m.ci_high], "episodes": m.episodes}
+            for m in result.metrics}  # fmt: skip
+
+
+def one(placement: str, args: argparse.Namespace, base: Path, threads: int) -> dict[str, Any]:
+    model = warm_start(base, Path(args.out) / placement, placement, args.iters, threads, args.progress)
+    return score(model, placement, args.episodes, threads)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--placements", nargs="+", default=["system", "end"], choices=["system", "end"])
+    p.add_argument("--iters", type=int, default=400, help="SFT iterations of 16 expert episodes")
+    p.add_argument("--episodes", type=int, default=64, help="held-out test tasks scored")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--parallel", action="store_true", help="train the placements side by side (one thread each)")
+    p.add_argument("--out", default="runs/bench/teacher_view")
+    p.add_argument("--no-progress", dest="progress", action="store_false")
+    args = p.parse_args()
+    from distillgym.agents.models import TinyConfig, build_tiny
+
+    base = Path(args.out) / "base"
+    if not (base / "config.json").is_file():
+        build_tiny(TinyConfig(seed=0, families=("sokoban", "2048")), out_dir=base)
+    if args.parallel:
+        with mp.get_context("spawn").Pool(len(args.placements)) as pool:
+            found = pool.starmap(one, [(pl, args, base, 1) for pl in args.placements])
+    else:
+        found = [one(pl, args, base, args.threads) for pl in args.placements]
+    results = {pl: r for pl, r in zip(args.placements, found, strict=True)}
+    rows = []
+    for pl, r in results.items():
+        plain, priv = r[pl], r[f"{pl} [privileged]"]
+        rows.append([pl, f"{100 * plain['success']:.0f} [{100 * plain['ci'][0]:.0f}, {100 * plain['ci'][1]:.0f}]",
+                     f"{100 * priv['success']:.0f} [{100 * priv['ci'][0]:.0f}, {100 * priv['ci'][1]:.0f}]",
+                     f"{100 * (priv['success'] - plain['success']):+.0f}"])  # fmt: skip
+    print(markdown_table(["placement", "plain prompt %", "with privileged info %", "teacher - student"], rows))
+    write_json(Path(args.out) / "teacher_view.json", {"machine": machine(), "iters": args.iters,
+                                                     "episodes": args.episodes, "results": results})  # fmt: skip
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
