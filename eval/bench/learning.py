@@ -201,47 +201,29 @@ def table(results: dict[int, dict[str, Any]], algos: list[str]) -> str:
 
 
 def teacher_view(task: Task, model_dir: Path, n: int, threads: int) -> dict[str, float]:
-    """Greedy held-out success of `model_dir` on the first `n` test tasks with each context a self-teacher gets:
-    the plain prompt, the env's privileged info (the format `sft.teacher_prompt_copies` trains on), and a skill
-    (ExpertSummarizer) of the expert's episode on the same task, or of the model's own plain episode."""
+    """Greedy held-out success of `model_dir` on the first `n` test tasks under each context a self-teacher gets
+    (`evaluate(contexts=...)`): the plain prompt, the env's privileged info, and the expert's own skill of the
+    same task."""
     import torch
 
     from distillgym.agents.generation import SamplingParams, TransformersBackend
     from distillgym.agents.models import load
-    from distillgym.agents.policies import ExpertAgent, ModelAgent
-    from distillgym.agents.rollout import collect
-    from distillgym.skills import ExpertSummarizer
+    from distillgym.agents.policies import ModelAgent
+    from distillgym.eval.evaluate import evaluate
     from distillgym.trainers.config import load_config
 
     if threads:
         torch.set_num_threads(threads)
     cfg, _ = load_config(None, task.shared)
     model, tok = load(str(model_dir))
-    backend = TransformersBackend(model.eval(), tok, batch_size=cfg.num_envs)
-    sampling = SamplingParams(temperature=0.0, max_tokens=cfg.max_tokens)
-    tasks, summ = list(range(n)), ExpertSummarizer()
-
-    def play(agent: Any) -> list[Any]:
-        return collect(agent, cfg.env, tasks, split="test", num_envs=cfg.num_envs, env_kwargs=cfg.env_kwargs,
-                       progress=False)  # fmt: skip
-
-    def skills_of(episodes: list[Any]) -> dict[int, str | None]:
-        out = {}
-        for ep in episodes:
-            skill = summ.summarize(ep, "view")
-            out[ep.task_index] = skill.text() if skill is not None else None
-        return out
-
-    def rate(privileged: Any) -> float:
-        eps = play(ModelAgent(backend, sampling=sampling, history=cfg.history, privileged=privileged))
-        return sum(e.success for e in eps) / len(eps)
-
-    plain = play(ModelAgent(backend, sampling=sampling, history=cfg.history))
-    expert_skills, own_skills = skills_of(play(ExpertAgent())), skills_of(plain)
-    return {"plain prompt": sum(e.success for e in plain) / len(plain),
-            "+ privileged info (expert's solution/plan)": rate(True),
-            "+ skill from the expert's episode": rate(lambda r: expert_skills[r.info["task_index"]]),
-            "+ skill from its own plain episode": rate(lambda r: own_skills[r.info["task_index"]])}  # fmt: skip
+    agent = ModelAgent(TransformersBackend(model.eval(), tok, batch_size=cfg.num_envs), name="warm",
+                       sampling=SamplingParams(temperature=0.0, max_tokens=cfg.max_tokens), history=cfg.history,
+                       privileged_at=cfg.privileged_at)  # fmt: skip
+    result = evaluate([agent], [cfg.env], n, num_envs=cfg.num_envs, env_kwargs=cfg.env_kwargs, progress=False,
+                      contexts=["plain", "privileged", "expert-skill"])  # fmt: skip
+    labels = {"warm": "plain prompt", "warm [privileged]": "+ privileged info (the expert's next action and plan)",
+              "warm [expert-skill]": "+ skill from the expert's episode"}  # fmt: skip
+    return {labels[m.agent]: m.success_rate for m in result.metrics}
 
 
 def main(argv: list[str] | None = None) -> None:
