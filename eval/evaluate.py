@@ -243,25 +243,6 @@ def _expert_skills(env_id: str, episodes: int, split: str, seed: int, num_envs: 
     return out
 
 
-class _StoreSkills:
-    """The skill a store retrieves for each episode, chosen at its first step from the task and the first
-    observation (what identifies a task whose text is the same for all, such as a Sokoban room)."""
-
-    def __init__(self, path: str) -> None:
-        from distillgym.skills import SkillStore
-
-        self.store = SkillStore(path)
-        self.chosen: dict[int, str | None] = {}
-
-    def __call__(self, req: Any) -> str | None:
-        if req.episode not in self.chosen or req.step == 0:
-            from distillgym.skills import identity_text
-
-            found = self.store.retrieve(req.family, identity_text(req.task, req.observation), k=1)
-            self.chosen[req.episode] = found[0].text() if found else None
-        return self.chosen[req.episode]
-
-
 def context_agent(agent: Any, spec: str, env_id: str, name: str, *, episodes: int, split: str, seed: int,
                   num_envs: int, env_kwargs: dict[str, Any] | None) -> Any:  # fmt: skip
     """`agent` (a ModelAgent) shown the context `spec` on `env_id`'s tasks 0..episodes-1; the agent itself for
@@ -276,7 +257,9 @@ def context_agent(agent: Any, spec: str, env_id: str, name: str, *, episodes: in
         texts = _expert_skills(env_id, episodes, split, seed, num_envs, env_kwargs)
         privileged = lambda req: texts.get(int(req.info.get("task_index", -1)))  # noqa: E731
     elif kind == "skill":
-        privileged = _StoreSkills(str(arg))
+        from distillgym.skills import EpisodeSkills, SkillStore
+
+        privileged = EpisodeSkills(SkillStore(str(arg)))
     return ModelAgent(agent.backend, sampling=agent.sampling, history=agent.history, privileged=privileged,
                       name=name, privileged_at=agent.privileged_at)  # fmt: skip
 

@@ -1,7 +1,7 @@
 """Skill records, summarizers, the persistent skill store, selection and retrieval (Skill-SD; see docs/skills.md)."""
 
 from distillgym.skills.records import Skill, identity_text, task_identity
-from distillgym.skills.store import SkillStore, ucb_order
+from distillgym.skills.store import EpisodeSkills, SkillStore, ucb_order
 from distillgym.skills.summarize import (
     AsyncSummarizer,
     ExpertSummarizer,
@@ -15,6 +15,7 @@ from distillgym.skills.summarize import (
 
 __all__ = [
     "AsyncSummarizer",
+    "EpisodeSkills",
     "ExpertSummarizer",
     "LLMSummarizer",
     "Skill",

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from distillgym.skills.records import Skill, tokens
+from distillgym.skills.records import Skill, identity_text, tokens
 
 SCHEMA_VERSION = 2  # 2: task_text (the task as the agent read it, for retrieval)
 
@@ -354,6 +354,22 @@ class SkillStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class EpisodeSkills:
+    """A model agent's privileged context (`ModelAgent(privileged=EpisodeSkills(store))`): the skill `store`
+    retrieves for each episode, chosen at its first step from what identifies the task (its text, its first
+    observation and that observation's line keys), then kept for the episode."""
+
+    def __init__(self, store: SkillStore) -> None:
+        self.store = store
+        self.chosen: dict[int, str | None] = {}
+
+    def __call__(self, req: Any) -> str | None:
+        if req.step == 0 or req.episode not in self.chosen:
+            found = self.store.retrieve(req.family, identity_text(req.task, req.observation), k=1)
+            self.chosen[req.episode] = found[0].text() if found else None
+        return self.chosen[req.episode]
 
 
 def bm25_scores(docs: list[list[str]], query: list[str], k1: float = 1.5, b: float = 0.75) -> list[float]:

@@ -244,13 +244,7 @@ __all__ = ["Config", "SkillState", "export_store", "iteration", "select_skills",
 
 
 def teacher_context(run: core.Run, cfg: Config) -> Any:
-    """The self-teacher reads the skill the store retrieves for the task (by its text and first observation)."""
-    store, chosen = run.extra["skills"].store, {}
+    """The self-teacher reads the skill the store retrieves for the task (by what identifies it)."""
+    from distillgym.skills import EpisodeSkills
 
-    def skill(req: Any) -> str | None:
-        if req.step == 0 or req.episode not in chosen:
-            found = store.retrieve(run.family, identity_text(req.task, req.observation), k=1)
-            chosen[req.episode] = found[0].text() if found else None
-        return chosen[req.episode]
-
-    return skill
+    return EpisodeSkills(run.extra["skills"].store)
