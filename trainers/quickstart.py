@@ -35,6 +35,7 @@ def quickstart(out: str | Path = "runs/quickstart", *, sft_iters: int = 600, rl_
     flags = [f"seed={seed}", f"progress={str(progress).lower()}", f"eval_episodes={min(32, eval_episodes)}", *SHARED]
     sft_cfg, sft_algo = load_config(None, [*flags, "algo=sft", f"model={base}", f"out_dir={out / 'sft'}",
                                            f"iterations={sft_iters}", "tasks_per_iter=16", "lr=1e-3",
+                                           "sft.teacher_prompt_copies=false",  # GRPO needs no self-teacher
                                            f"eval_every={max(1, sft_iters // 6)}"])  # fmt: skip
     train(sft_cfg, sft_algo, resume=True)
     rl_cfg, rl_algo = load_config(None, [*flags, "algo=grpo", f"model={out / 'sft' / 'model'}",

@@ -19,8 +19,9 @@ class Config:
     successful_only: bool = True  # imitate only episodes that succeeded
     loss_agg: str = "dapo"  # dapo/bnpo: mean over tokens; grpo: mean over each sequence, then over sequences
     # Also imitate each demonstration under the teacher's prompt (the step's privileged info, e.g. the expert's
-    # plan, in context), so that a model which later teaches itself (OPSD, pi-Distill) has learned to read it.
-    teacher_prompt_copies: bool = False
+    # next action, in context), so that a model which later teaches itself (OPSD, pi-Distill) has learned to read
+    # it: on by default for every warm start (without it the tiny model plays worse with the plan than without).
+    teacher_prompt_copies: bool = True
     # Also imitate each demonstration with a skill of it in the prompt (the ExpertSummarizer's summary of the same
     # episode: what it did right, its workflow), so that a Skill-SD teacher has learned to read a skill.
     skill_prompt_copies: bool = False

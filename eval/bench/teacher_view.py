@@ -19,16 +19,22 @@ from pathlib import Path
 from typing import Any
 
 from distillgym.eval.bench.common import machine, markdown_table, write_json
-from distillgym.trainers.quickstart import ENV, EPISODES
+from distillgym.trainers.quickstart import ENV
 
 
-def warm_start(base: Path, out: Path, placement: str, iters: int, threads: int, progress: bool) -> Path:
+def episodes_shape(env: str, max_steps: int) -> list[str]:
+    """The episode shape of every run: the quickstart's (8-token replies, one past turn) on `env`."""
+    return [f"env={env}", f"env_kwargs.max_steps={max_steps}", "max_tokens=8", "history=1", "num_envs=32"]
+
+
+def warm_start(base: Path, out: Path, placement: str, iters: int, threads: int, progress: bool,
+               shape: list[str]) -> Path:  # fmt: skip
     from distillgym.trainers.config import load_config
     from distillgym.trainers.loop import train
 
     model = out / "model"
     if not (model / "config.json").is_file() or not (out / "done").is_file():
-        cfg, acfg = load_config(None, [*EPISODES, f"model={base}", f"out_dir={out}", "algo=sft", "tasks_per_iter=16",
+        cfg, acfg = load_config(None, [*shape, f"model={base}", f"out_dir={out}", "algo=sft", "tasks_per_iter=16",
                                        "lr=1e-3", "eval_every=0", "eval_episodes=8", f"iterations={iters}",
                                        f"threads={threads}", f"privileged_at={placement}",
                                        "sft.teacher_prompt_copies=true",
@@ -38,7 +44,7 @@ def warm_start(base: Path, out: Path, placement: str, iters: int, threads: int, 
     return model
 
 
-def score(model: Path, placement: str, episodes: int, threads: int) -> dict[str, Any]:
+def score(model: Path, placement: str, episodes: int, threads: int, env: str, max_steps: int) -> dict[str, Any]:
     import torch
 
     from distillgym.agents.generation import SamplingParams, TransformersBackend
@@ -50,19 +56,22 @@ def score(model: Path, placement: str, episodes: int, threads: int) -> dict[str,
     m, tok = load(str(model))
     agent = ModelAgent(TransformersBackend(m.eval(), tok, batch_size=32), sampling=SamplingParams(0.0, max_tokens=8),
                        history=1, name=placement, privileged_at=placement)  # fmt: skip
-    result = evaluate([agent], [ENV], episodes, contexts=["plain", "privileged"], num_envs=32,
-                      env_kwargs={"max_steps": 10}, progress=False)  # fmt: skip
+    result = evaluate([agent], [env], episodes, contexts=["plain", "privileged"], num_envs=32,
+                      env_kwargs={"max_steps": max_steps}, progress=False)  # fmt: skip
     return {m.agent: {"success": m.success_rate, "ci": [m.ci_low, m.ci_high], "episodes": m.episodes}
             for m in result.metrics}  # fmt: skip
 
 
 def one(placement: str, args: argparse.Namespace, base: Path, threads: int) -> dict[str, Any]:
-    model = warm_start(base, Path(args.out) / placement, placement, args.iters, threads, args.progress)
-    return score(model, placement, args.episodes, threads)
+    shape = episodes_shape(args.env, args.max_steps)
+    model = warm_start(base, Path(args.out) / placement, placement, args.iters, threads, args.progress, shape)
+    return score(model, placement, args.episodes, threads, args.env, args.max_steps)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--env", default=ENV)
+    p.add_argument("--max-steps", type=int, default=10, help="episode length (the quickstart's 10 for 6x6/1)")
     p.add_argument("--placements", nargs="+", default=["system", "end"], choices=["system", "end"])
     p.add_argument("--iters", type=int, default=400, help="SFT iterations of 16 expert episodes")
     p.add_argument("--episodes", type=int, default=64, help="held-out test tasks scored")
@@ -89,7 +98,7 @@ def main() -> None:
                      f"{100 * priv['success']:.0f} [{100 * priv['ci'][0]:.0f}, {100 * priv['ci'][1]:.0f}]",
                      f"{100 * (priv['success'] - plain['success']):+.0f}"])  # fmt: skip
     print(markdown_table(["placement", "plain prompt %", "with privileged info %", "teacher - student"], rows))
-    write_json(Path(args.out) / "teacher_view.json", {"machine": machine(), "iters": args.iters,
+    write_json(Path(args.out) / "teacher_view.json", {"machine": machine(), "env": args.env, "iters": args.iters,
                                                      "episodes": args.episodes, "results": results})  # fmt: skip
     print(json.dumps(results))
 

@@ -272,6 +272,7 @@ def test_sft_skill_prompt_copies(tiny_dir: str, tmp_path: Path) -> None:
     counts = {}
     for flag in (False, True):
         cfg, acfg = load_config(None, quick(tiny_dir, tmp_path / str(flag), "algo=sft", "sft.successful_only=false",
+                                            "sft.teacher_prompt_copies=false",
                                             f"sft.skill_prompt_copies={str(flag).lower()}"))  # fmt: skip
         run = setup(cfg)
         sft.setup(run, acfg)
