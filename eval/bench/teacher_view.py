@@ -22,9 +22,10 @@ from distillgym.eval.bench.common import machine, markdown_table, write_json
 from distillgym.trainers.quickstart import ENV
 
 
-def episodes_shape(env: str, max_steps: int) -> list[str]:
-    """The episode shape of every run: the quickstart's (8-token replies, one past turn) on `env`."""
-    return [f"env={env}", f"env_kwargs.max_steps={max_steps}", "max_tokens=8", "history=1", "num_envs=32"]
+def episodes_shape(env: str, max_steps: int, max_tokens: int) -> list[str]:
+    """The episode shape of every run: the quickstart's (one past turn) on `env`."""
+    return [f"env={env}", f"env_kwargs.max_steps={max_steps}", f"max_tokens={max_tokens}", "history=1",
+            "num_envs=32"]
 
 
 def warm_start(base: Path, out: Path, placement: str, iters: int, threads: int, progress: bool,
@@ -44,7 +45,8 @@ def warm_start(base: Path, out: Path, placement: str, iters: int, threads: int, 
     return model
 
 
-def score(model: Path, placement: str, episodes: int, threads: int, env: str, max_steps: int) -> dict[str, Any]:
+def score(model: Path, placement: str, episodes: int, threads: int, env: str, max_steps: int,
+          max_tokens: int) -> dict[str, Any]:  # fmt: skip
     import torch
 
     from distillgym.agents.generation import SamplingParams, TransformersBackend
@@ -54,8 +56,8 @@ def score(model: Path, placement: str, episodes: int, threads: int, env: str, ma
 
     torch.set_num_threads(threads)
     m, tok = load(str(model))
-    agent = ModelAgent(TransformersBackend(m.eval(), tok, batch_size=32), sampling=SamplingParams(0.0, max_tokens=8),
-                       history=1, name=placement, privileged_at=placement)  # fmt: skip
+    agent = ModelAgent(TransformersBackend(m.eval(), tok, batch_size=32), history=1, name=placement,
+                       sampling=SamplingParams(0.0, max_tokens=max_tokens), privileged_at=placement)  # fmt: skip
     result = evaluate([agent], [env], episodes, contexts=["plain", "privileged"], num_envs=32,
                       env_kwargs={"max_steps": max_steps}, progress=False)  # fmt: skip
     return {m.agent: {"success": m.success_rate, "ci": [m.ci_low, m.ci_high], "episodes": m.episodes}
@@ -63,15 +65,17 @@ def score(model: Path, placement: str, episodes: int, threads: int, env: str, ma
 
 
 def one(placement: str, args: argparse.Namespace, base: Path, threads: int) -> dict[str, Any]:
-    shape = episodes_shape(args.env, args.max_steps)
+    shape = episodes_shape(args.env, args.max_steps, args.max_tokens)
     model = warm_start(base, Path(args.out) / placement, placement, args.iters, threads, args.progress, shape)
-    return score(model, placement, args.episodes, threads, args.env, args.max_steps)
+    return score(model, placement, args.episodes, threads, args.env, args.max_steps, args.max_tokens)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--env", default=ENV)
     p.add_argument("--max-steps", type=int, default=10, help="episode length (the quickstart's 10 for 6x6/1)")
+    p.add_argument("--max-tokens", type=int, default=8, help="tokens per reply")
+    p.add_argument("--families", nargs="+", default=["sokoban", "2048"], help="text the tokenizer is trained on")
     p.add_argument("--placements", nargs="+", default=["system", "end"], choices=["system", "end"])
     p.add_argument("--iters", type=int, default=400, help="SFT iterations of 16 expert episodes")
     p.add_argument("--episodes", type=int, default=64, help="held-out test tasks scored")
@@ -84,7 +88,7 @@ def main() -> None:
 
     base = Path(args.out) / "base"
     if not (base / "config.json").is_file():
-        build_tiny(TinyConfig(seed=0, families=("sokoban", "2048")), out_dir=base)
+        build_tiny(TinyConfig(seed=0, families=tuple(args.families)), out_dir=base)
     if args.parallel:
         with mp.get_context("spawn").Pool(len(args.placements)) as pool:
             found = pool.starmap(one, [(pl, args, base, 1) for pl in args.placements])
