@@ -259,11 +259,10 @@ class _Proc:
                 select.select([self.pidfd], [], [], 10)  # readable once the worker has exited
                 os.close(self.pidfd)
             self.pidfd = None
-        for fd in (self.info_fd,):
-            if fd is not None:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
-        self.info_fd = None
+        if self.info_fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self.info_fd)
+            self.info_fd = None
         for pipe in (popen.stdin, popen.stdout):
             with contextlib.suppress(OSError):
                 if pipe is not None:
