@@ -47,8 +47,8 @@ def save(run: Any, algo_cfg: Any) -> Path:
         },
         tmp / "state.pt",
     )
-    meta = {"iteration": run.iteration, "env_steps": run.env_steps, "config": to_dict(run.cfg),
-            "algo_config": to_dict(algo_cfg)}  # fmt: skip
+    meta = {"iteration": run.iteration, "env_steps": run.env_steps, "gen_tokens": run.gen_tokens,
+            "config": to_dict(run.cfg), "algo_config": to_dict(algo_cfg)}  # fmt: skip
     (tmp / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
     shutil.rmtree(final, ignore_errors=True)
     tmp.rename(final)
@@ -83,6 +83,7 @@ def load(run: Any, path: Path) -> None:
         torch.cuda.set_rng_state_all(rng["cuda"])
     run.iteration = int(meta["iteration"])
     run.env_steps = int(meta["env_steps"])
+    run.gen_tokens = int(meta.get("gen_tokens", 0))  # absent from checkpoints written before it was counted
 
 
 def check_compatible(run: Any, path: Path) -> None:

@@ -46,6 +46,7 @@ class Run:
     family: str
     iteration: int = 0  # iterations completed
     env_steps: int = 0  # environment steps taken in training rollouts so far
+    gen_tokens: int = 0  # tokens the model generated in training rollouts so far (a token budget's measure)
     extra: dict[str, Any] = field(default_factory=dict)  # algorithm state saved with checkpoints (e.g. EMA teacher)
 
     @property
@@ -113,6 +114,7 @@ def rollout(run: Run, agent: Agent, tasks: Sequence[int], group_size: int, *, sp
                   progress=False)  # fmt: skip
     if split == "train":
         run.env_steps += sum(e.num_steps for e in eps)
+        run.gen_tokens += sum(e.num_completion_tokens for e in eps)
     return eps
 
 

@@ -147,7 +147,8 @@ def train(cfg: TrainConfig, algo_cfg: Any, *, resume: bool = False) -> Run:
                                                     indent=2, default=str))  # fmt: skip
     logger = Logger(run, run.iteration)
     if run.iteration == 0:
-        logger.log({"iteration": 0, "env_steps": 0, **evaluate(run, teacher=teacher_context(algo, run, algo_cfg))})
+        start = evaluate(run, teacher=teacher_context(algo, run, algo_cfg))
+        logger.log({"iteration": 0, "env_steps": 0, "gen_tokens": 0, **start})
     bar = tqdm(total=cfg.iterations, initial=run.iteration, desc=f"{cfg.algo} on {cfg.env}", unit="it",
                disable=not cfg.progress)  # fmt: skip
     try:
@@ -155,8 +156,8 @@ def train(cfg: TrainConfig, algo_cfg: Any, *, resume: bool = False) -> Run:
             t = time.perf_counter()
             metrics = algo.iteration(run, algo_cfg)
             run.iteration += 1
-            metrics = {"iteration": run.iteration, "env_steps": run.env_steps, **metrics,
-                       "time/iteration_s": time.perf_counter() - t}  # fmt: skip
+            metrics = {"iteration": run.iteration, "env_steps": run.env_steps, "gen_tokens": run.gen_tokens,
+                       **metrics, "time/iteration_s": time.perf_counter() - t}  # fmt: skip
             last = run.iteration == cfg.iterations
             if last or (cfg.eval_every and run.iteration % cfg.eval_every == 0):
                 metrics.update(evaluate(run, teacher=teacher_context(algo, run, algo_cfg)))

@@ -1,7 +1,10 @@
-"""Learning benchmark: held-out success versus training environment steps for SFT, GRPO, OPD, OPSD, pi-Distill and
-Skill-SD (with its ablations), with the `tiny` preset on a CPU, several seeds each, on one of two tasks (`--task`):
+"""Learning benchmark: held-out success versus training environment steps and generated tokens for SFT, GRPO, OPD,
+OPSD (both variants), pi-Distill (alpha 0, 0.5, 1) and Skill-SD (with its ablations), with the `tiny` preset on a
+CPU, several seeds each, on one task (`--task`):
 
-- sokoban: Sokoban 6x6 with one box (10-step episodes, 8-token replies; the quickstart's setting);
+- sokoban: Sokoban 6x6 with one box (10-step episodes, 8-token replies; the quickstart's setting), 64 test rooms;
+- sokoban2: Sokoban 6x6 with two boxes (20 steps; the Skill-SD paper's setting), 256 test rooms;
+- household: Household-v0 (12 steps, 16-token replies), 256 test tasks;
 - apps: Apps-v0, level-1 tasks of the train templates, held out by world (the test split's seeds: a 2-layer model
   cannot write code for templates it never saw), code cells of up to 224 tokens, 3 cells per episode; every run
   after the warm start at lr 1e-4 (see TASKS).
@@ -9,20 +12,21 @@ Skill-SD (with its ablations), with the `tiny` preset on a CPU, several seeds ea
 Protocol (every step is a resumable `distillgym train` run under --out; a killed benchmark continues):
 
 once, shared by every seed:
-1. base: the tiny preset (seed 0; for apps its tokenizer is trained on apps text);
-2. warm start: SFT on expert episodes from the base (the tiny model starts at 0% and cannot even write an action;
-   every algorithm below starts from this same checkpoint, as papers start from an instruct model; for apps it also
-   imitates each demonstration under the teacher's prompt, so that a self-teacher can read its context);
+1. base: the tiny preset (seed 0; its tokenizer trained on the task's text);
+2. warm start: SFT on expert episodes from the base, each demonstration also imitated under the teacher's prompt
+   (`sft.teacher_prompt_copies`, so that a self-teacher reads its privileged context); every algorithm below starts
+   from this same checkpoint, as papers start from an instruct model;
 3. teacher (for OPD only): the warm start trained longer with SFT, a stronger model with the same vocabulary;
 then per seed s (training tasks and sampling):
 4. each algorithm trains from the warm start for the same number of iterations of 32 episodes (SFT: 32 expert
-   demonstrations), evaluating greedy success on the same held-out test rooms every few iterations.
+   demonstrations), evaluating greedy success on the same held-out tasks every few iterations (self-teachers also
+   with their context: `eval/teacher_gap`).
 
-    python -m distillgym.eval.bench.learning [--task sokoban|apps] [--seeds 0 1 2]
-        [--algos sft grpo opd opsd pi_distill] [--iterations 20] [--out runs/bench/learning[_apps]] [--plot PNG]
+    python -m distillgym.eval.bench.learning [--task sokoban|sokoban2|household|apps] [--seeds 0 1 2]
+        [--algos sft grpo opd opsd pi_distill | all] [--iterations 20] [--out runs/bench/learning[_TASK]] [--plot PNG]
 
-Writes result.json, results.md (success at start and end, mean +- std over seeds) and the plot (mean over seeds,
-shaded +- one standard deviation).
+Writes result.json, results.md (success at start and end, mean +- std over seeds, env steps and generated tokens)
+and the plot (mean over seeds against env steps and against generated tokens, shaded +- one standard deviation).
 """
 
 from __future__ import annotations
@@ -54,6 +58,15 @@ class Task:
 TASKS: dict[str, Task] = {
     # 10-step episodes, 8-token replies, one past turn in the prompt (as the quickstart)
     "sokoban": Task(ENV, [*EPISODES, "eval_episodes=64"], ("sokoban", "2048"), 600, 300),
+    # issue 16's settings: the Skill-SD paper's two-box rooms (20 moves) and Household-v0, 256 held-out tasks each
+    # (one task is 0.4 points); the warm start imitates every demonstration under the teacher's prompt too (the SFT
+    # default), so that the self-teacher reads the expert's next action
+    "sokoban2": Task("Sokoban-6x6-2-v0",
+                     ["env=Sokoban-6x6-2-v0", "env_kwargs.max_steps=20", "max_tokens=8", "history=1", "num_envs=32",
+                      "eval_episodes=256"], ("sokoban", "2048"), 150, 100),
+    "household": Task("Household-v0",
+                      ["env=Household-v0", "env_kwargs.max_steps=12", "max_tokens=16", "history=1", "num_envs=32",
+                       "eval_episodes=256"], ("household",), 120, 60),
     # one code cell solves a level-1 task (46-201 tokens with the apps tokenizer); 3 cells, so that a traceback can
     # be acted on; held-out = the test split's worlds of the same (train) templates
     "apps": Task("Apps-v0, level 1, unseen worlds",
@@ -72,7 +85,10 @@ ALGOS: dict[str, list[str]] = {
     "grpo": ["algo=grpo", *ON_POLICY, "grpo.advantage=gigpo"],
     "opd": ["algo=opd", *ON_POLICY, "opd.teacher=model"],  # opd.teacher_path is set per seed
     "opsd": ["algo=opsd", *ON_POLICY, "opsd.variant=jsd", "opsd.teacher=frozen"],
+    "opsd_rl": ["algo=opsd", *ON_POLICY, "opsd.variant=rl", "opsd.teacher=frozen"],
     "pi_distill": ["algo=pi_distill", *ON_POLICY, "pi_distill.alpha=0.5"],
+    "pi_distill_a0": ["algo=pi_distill", *ON_POLICY, "pi_distill.alpha=0"],
+    "pi_distill_a1": ["algo=pi_distill", *ON_POLICY, "pi_distill.alpha=1"],
     # Skill-SD and its baselines on a fixed pool of 64 training rooms (skills are filed per task, as the paper's
     # 96 training levels): GRPO on the same pool, Skill-SD, and the paper's two ablations.
     "grpo_pool": ["algo=grpo", *ON_POLICY, "train_pool=64", "grpo.advantage=gigpo"],
@@ -140,8 +156,10 @@ def bench_seed(seed: int, shared: dict[str, Any], args: argparse.Namespace) -> d
         if wall is None:
             continue
         metrics = read_metrics(root / algo)
-        curve = [(m["env_steps"], m["eval/success"]) for m in metrics if "eval/success" in m]
-        out[algo] = {"curve": curve, "final": curve[-1][1], "env_steps": curve[-1][0], "wall_s": wall,
+        curve = [(m["env_steps"], m["eval/success"], m.get("gen_tokens", 0)) for m in metrics if "eval/success" in m]
+        gap = [m["eval/teacher_gap"] for m in metrics if "eval/teacher_gap" in m]
+        out[algo] = {"curve": curve, "final": curve[-1][1], "env_steps": curve[-1][0], "gen_tokens": curve[-1][2],
+                     "teacher_gap": gap, "wall_s": wall,
                      "s_per_iter": statistics.fmean(m["time/iteration_s"] for m in metrics
                                                     if "time/iteration_s" in m)}  # fmt: skip
     return out
@@ -152,28 +170,35 @@ def mean_std(xs: list[float]) -> tuple[float, float]:
 
 
 def plot(results: dict[int, dict[str, Any]], algos: list[str], path: Path, label: str = ENV) -> Path:
-    """Mean held-out success over seeds against mean environment steps, +- one std shaded."""
+    """Mean held-out success over seeds against mean training environment steps (left) and against mean tokens the
+    model generated in training rollouts (right; SFT generates none), +- one std shaded."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
 
-    fig, ax = plt.subplots(figsize=(6.4, 4))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
     for algo in algos:
         curves = [results[s][algo]["curve"] for s in results if algo in results[s]]
         if not curves:
             continue
         n = min(len(c) for c in curves)
-        steps = np.array([[c[i][0] for i in range(n)] for c in curves]).mean(0)
         succ = 100 * np.array([[c[i][1] for i in range(n)] for c in curves])
-        ax.plot(steps, succ.mean(0), marker="o", ms=3, label=algo)
-        ax.fill_between(steps, succ.mean(0) - succ.std(0), succ.mean(0) + succ.std(0), alpha=0.15)
-    ax.set_xlabel("training environment steps (after the SFT warm start)")
-    ax.set_ylabel("held-out success (%, greedy)")
-    ax.set_title(f"tiny model on {label}, up to {len(results)} seeds")
-    ax.grid(alpha=0.3)
-    ax.legend()
+        for ax, k in zip(axes, (0, 2), strict=True):
+            x = np.array([[c[i][k] if len(c[i]) > k else 0 for i in range(n)] for c in curves]).mean(0)
+            if k == 2 and not x.any():
+                continue
+            ax.plot(x, succ.mean(0), marker="o", ms=3, label=algo)
+            ax.fill_between(x, succ.mean(0) - succ.std(0), succ.mean(0) + succ.std(0), alpha=0.15)
+    axes[0].set_xlabel("training environment steps (after the SFT warm start)")
+    axes[1].set_xlabel("tokens generated in training rollouts")
+    axes[1].set_xscale("symlog", linthresh=1e3)
+    axes[0].set_ylabel("held-out success (%, greedy)")
+    fig.suptitle(f"tiny model on {label}, up to {len(results)} seeds")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
@@ -182,21 +207,28 @@ def plot(results: dict[int, dict[str, Any]], algos: list[str], path: Path, label
 
 
 def table(results: dict[int, dict[str, Any]], algos: list[str]) -> str:
+    """Per algorithm: held-out success at the start (its own iteration-0 evaluation) and the end, mean +- std over
+    seeds, the budgets spent, and the teacher-minus-student gap its evaluations measured (trainers with a
+    self-teacher)."""
     rows = []
     for algo in algos:
         seeds = [s for s in sorted(results) if algo in results[s]]
         if not seeds:
             continue
-        start = [100 * results[s]["warm_start"] for s in seeds]
-        final = [100 * results[s][algo]["final"] for s in seeds]
-        best = [100 * max(p[1] for p in results[s][algo]["curve"]) for s in seeds]
+        runs = [results[s][algo] for s in seeds]
+        start = [100 * r["curve"][0][1] for r in runs]
+        final = [100 * r["final"] for r in runs]
+        best = [100 * max(p[1] for p in r["curve"]) for r in runs]
         (m0, s0), (m1, s1), (mb, sb) = mean_std(start), mean_std(final), mean_std(best)
+        gaps = [100 * r["teacher_gap"][0] for r in runs if r.get("teacher_gap")]
         rows.append([f"{algo} ({len(seeds)} seeds)", f"{m0:.1f} ± {s0:.1f}", f"**{m1:.1f} ± {s1:.1f}**",
-                     f"{m1 - m0:+.1f}",
-                     f"{mb:.1f} ± {sb:.1f}", " / ".join(f"{x:.0f}" for x in final),
-                     f"{statistics.fmean(results[s][algo]['env_steps'] for s in seeds):.0f}",
-                     f"{statistics.fmean(results[s][algo]['s_per_iter'] for s in seeds):.1f}"])  # fmt: skip
-    header = ["algorithm", "start %", "final %", "change", "best eval %", "final per seed", "env steps", "s/iter"]
+                     f"{m1 - m0:+.1f}", f"{mb:.1f} ± {sb:.1f}", " / ".join(f"{x:.0f}" for x in final),
+                     f"{statistics.fmean(r['env_steps'] for r in runs):.0f}",
+                     f"{statistics.fmean(r.get('gen_tokens', 0) for r in runs):.0f}",
+                     f"{statistics.fmean(gaps):+.0f}" if gaps else "",
+                     f"{statistics.fmean(r['s_per_iter'] for r in runs):.1f}"])  # fmt: skip
+    header = ["algorithm", "start %", "final %", "change", "best eval %", "final per seed", "env steps",
+              "generated tokens", "teacher gap at start (points)", "s/iter"]  # fmt: skip
     return markdown_table(header, rows)
 
 
@@ -230,7 +262,8 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task", choices=list(TASKS), default="sokoban")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--algos", nargs="+", default=list(ALGOS)[:5], choices=list(ALGOS))
+    p.add_argument("--algos", nargs="+", default=list(ALGOS)[:5], choices=[*ALGOS, "all"],
+                   help="algorithms to run (all: every one in ALGOS)")
     p.add_argument("--iterations", type=int, default=20, help="iterations of each algorithm after the warm start")
     p.add_argument("--eval-every", type=int, default=5)
     p.add_argument("--warm-iters", type=int, default=None,
@@ -246,6 +279,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--teacher-view", type=int, default=0, metavar="N",
                    help="also measure the warm start with each self-teacher context on N held-out tasks")
     args = p.parse_args(argv)
+    if "all" in args.algos:
+        args.algos = list(ALGOS)
     if args.warm_iters is None:
         args.warm_iters = TASKS[args.task].warm_iters
     if args.teacher_iters is None:

@@ -117,6 +117,11 @@ def test_killed_run_resumes_exactly(tiny_dir: str, tmp_path: Path) -> None:
     assert all(torch.equal(whole[k], resumed[k]) for k in whole)
     its = [m["iteration"] for m in read_metrics(killed)]
     assert its == sorted(set(its)) and its[-1] == 4  # no duplicated iterations in the log
+    # the budgets a learning curve is drawn against survive the kill: env steps and generated tokens, cumulative
+    for key in ("env_steps", "gen_tokens"):
+        assert [m[key] for m in read_metrics(killed)] == [m[key] for m in read_metrics(tmp_path / "whole")]
+    grown = [m["gen_tokens"] for m in read_metrics(killed)]
+    assert grown[0] == 0 and all(b > a for a, b in zip(grown, grown[1:], strict=False))
 
 
 def test_privileged_context_reaches_the_teacher_only(tiny_dir: str, tmp_path: Path) -> None:
