@@ -118,6 +118,27 @@ def run_phase(overrides: list[str], progress: bool, report_only: bool = False) -
     return time.perf_counter() - t
 
 
+def shared_overrides(args: argparse.Namespace) -> list[str]:
+    """The overrides of every run of this benchmark: the task's, then the user's `--set`s."""
+    return [*TASKS[args.task].shared, *args.set]
+
+
+def adopt_warm_start(source: Path, warm: Path) -> None:
+    """Use a finished SFT run made elsewhere (for instance by the teacher_view benchmark, with the same episode shape)
+    as the shared warm start: its model, config and metrics are copied under `warm` (checkpoints are not)."""
+    import shutil
+
+    if (warm / "model" / "config.json").is_file():
+        return
+    if not (source / "model" / "config.json").is_file() or not (source / "metrics.jsonl").is_file():
+        raise SystemExit(f"--warm-from {source}: not a finished training run (no model/ or metrics.jsonl)")
+    warm.mkdir(parents=True, exist_ok=True)
+    for name in ("config.json", "metrics.jsonl"):
+        shutil.copy2(source / name, warm / name)
+    shutil.copytree(source / "model", warm / "model")
+    (warm / "adopted_from").write_text(f"{source.resolve()}\n")
+
+
 def prepare(args: argparse.Namespace) -> dict[str, Any]:
     """The base model, the SFT warm start and OPD's teacher, built once (seed 0) and shared by every run."""
     from distillgym.agents.models import TinyConfig, build_tiny
@@ -126,10 +147,12 @@ def prepare(args: argparse.Namespace) -> dict[str, Any]:
     root = Path(args.out) / "shared"
     base, warm, teacher = root / "base", root / "warm", root / "teacher"
     task = TASKS[args.task]
+    if args.warm_from:
+        adopt_warm_start(Path(args.warm_from), warm)
     if not (base / "config.json").is_file() and not args.report_only:
         build_tiny(TinyConfig(seed=0, families=task.families), out_dir=base)
-    common = [*task.shared, "seed=0", f"threads={args.threads}", "eval_every=0", "algo=sft", "tasks_per_iter=16",
-              f"lr={args.warm_lr}", *task.warm]  # fmt: skip
+    common = [*shared_overrides(args), "seed=0", f"threads={args.threads}", "eval_every=0", "algo=sft",
+              "tasks_per_iter=16", f"lr={args.warm_lr}", *task.warm]  # fmt: skip
     if args.report_only and not (warm / "model").is_dir():
         raise SystemExit(f"--report-only: no finished warm start under {warm}")
     run_phase([*common, f"model={base}", f"out_dir={warm}", f"iterations={args.warm_iters}"], args.progress)
@@ -146,7 +169,7 @@ def bench_seed(seed: int, shared: dict[str, Any], args: argparse.Namespace) -> d
     from distillgym.trainers.loop import read_metrics
 
     root = Path(args.out) / f"seed{seed}"
-    common = [*TASKS[args.task].shared, f"seed={seed}", f"threads={args.threads}", f"eval_every={args.eval_every}",
+    common = [*shared_overrides(args), f"seed={seed}", f"threads={args.threads}", f"eval_every={args.eval_every}",
               f"model={shared['warm']}", f"iterations={args.iterations}"]  # fmt: skip
     out: dict[str, Any] = {"warm_start": shared["warm_success"]}
     for algo in args.algos:
@@ -232,7 +255,7 @@ def table(results: dict[int, dict[str, Any]], algos: list[str]) -> str:
     return markdown_table(header, rows)
 
 
-def teacher_view(task: Task, model_dir: Path, n: int, threads: int) -> dict[str, float]:
+def teacher_view(overrides: list[str], model_dir: Path, n: int, threads: int) -> dict[str, float]:
     """Greedy held-out success of `model_dir` on the first `n` test tasks under each context a self-teacher gets
     (`evaluate(contexts=...)`): the plain prompt, the env's privileged info, and the expert's own skill of the
     same task."""
@@ -246,14 +269,14 @@ def teacher_view(task: Task, model_dir: Path, n: int, threads: int) -> dict[str,
 
     if threads:
         torch.set_num_threads(threads)
-    cfg, _ = load_config(None, task.shared)
+    cfg, _ = load_config(None, overrides)
     model, tok = load(str(model_dir))
     agent = ModelAgent(TransformersBackend(model.eval(), tok, batch_size=cfg.num_envs), name="warm",
                        sampling=SamplingParams(temperature=0.0, max_tokens=cfg.max_tokens), history=cfg.history,
                        privileged_at=cfg.privileged_at)  # fmt: skip
     result = evaluate([agent], [cfg.env], n, num_envs=cfg.num_envs, env_kwargs=cfg.env_kwargs, progress=False,
                       contexts=["plain", "privileged", "expert-skill"])  # fmt: skip
-    labels = {"warm": "plain prompt", "warm [privileged]": "+ privileged info (the expert's next action and plan)",
+    labels = {"warm": "plain prompt", "warm [privileged]": "+ the env's privileged info",
               "warm [expert-skill]": "+ skill from the expert's episode"}  # fmt: skip
     return {labels[m.agent]: m.success_rate for m in result.metrics}
 
@@ -272,7 +295,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--teacher-iters", type=int, default=None,
                    help="further SFT iterations for OPD's teacher (default: sokoban 300, apps 150)")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--out", default=None, help="default: runs/bench/learning (sokoban), runs/bench/learning_apps")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a config override of every run, after the task's (e.g. privileged_at=system); repeatable")
+    p.add_argument("--warm-from", default=None, metavar="RUN_DIR",
+                   help="a finished SFT run (same episode shape) to use as the shared warm start")
+    p.add_argument("--out", default=None, help="default: runs/bench/learning (sokoban), runs/bench/learning_TASK")
     p.add_argument("--plot", default=None, help="PNG path (default: OUT/learning.png)")
     p.add_argument("--no-progress", dest="progress", action="store_false")
     p.add_argument("--report-only", action="store_true", help="train nothing: table and plot of the finished runs")
@@ -299,7 +326,7 @@ def main(argv: list[str] | None = None) -> None:
         md += (f"; OPD's teacher (the warm start after {args.teacher_iters} more SFT iterations): "
                f"{100 * shared['teacher_success']:.0f}%")  # fmt: skip
     if args.teacher_view:
-        view = teacher_view(TASKS[args.task], shared["warm"], args.teacher_view, args.threads)
+        view = teacher_view(shared_overrides(args), shared["warm"], args.teacher_view, args.threads)
         md += (f"\n\nThe warm start as a self-teacher ({args.teacher_view} held-out tasks, greedy):\n\n"
                + markdown_table(["context", "success %"], [[k, f"{100 * v:.1f}"] for k, v in view.items()]))
     (out / "results.md").write_text(md + "\n")

@@ -250,6 +250,28 @@ def test_learning_benchmark_configs_load() -> None:
                 assert cfg.lr == 1e-4 and cfg.env == "Apps-v0" and cfg.env_kwargs["templates"] == "train"
 
 
+def test_learning_benchmark_adopts_a_finished_warm_start(tmp_path: Path) -> None:
+    """`--warm-from`: a finished SFT run is copied in as the shared warm start (model, config, metrics; not its
+    checkpoints), never over one already there; a directory that is not a finished run is refused by name."""
+    from distillgym.eval.bench.learning import adopt_warm_start
+
+    src = tmp_path / "src"
+    with pytest.raises(SystemExit, match="not a finished training run"):
+        adopt_warm_start(src, tmp_path / "warm")
+    (src / "model").mkdir(parents=True)
+    (src / "checkpoints" / "ckpt-000001").mkdir(parents=True)
+    (src / "model" / "config.json").write_text("{}")
+    (src / "config.json").write_text('{"config": {}}')
+    (src / "metrics.jsonl").write_text('{"iteration": 1, "eval/success": 0.5}\n')
+    warm = tmp_path / "warm"
+    adopt_warm_start(src, warm)
+    assert (warm / "model" / "config.json").read_text() == "{}" and not (warm / "checkpoints").exists()
+    assert (warm / "adopted_from").read_text().strip() == str(src.resolve())
+    (src / "model" / "config.json").write_text('{"changed": true}')
+    adopt_warm_start(src, warm)  # already there: kept as it is
+    assert (warm / "model" / "config.json").read_text() == "{}"
+
+
 def test_teacher_view_scores_one_model_under_each_context(tiny_dir: Path, tmp_path: Path) -> None:
     """`contexts`: the same model on the same seeded tasks with the plain prompt, the env's privileged info, the
     expert's own skill and a retrieved skill, side by side; each context reaches the prompt it should, and only it."""
