@@ -76,25 +76,22 @@ PRIVILEGED_HEADER = "Privileged hint (the player does not see this):"
 
 
 def canonical_privileged(privileged: Mapping[str, Any] | str | None) -> str:
-    """The short form of a privileged block, built to be copied: any other field first, then the expert's next action
-    LAST, written exactly as a reply writes it (`<action>...</action>`), so that the reply's first action token sits a
-    fixed distance after the hint's and a small model copies it by attending back that far. With a next action, the
-    plan and the solution are left out (the plan starts with that action and the rest of it, like a solution from the
-    start, is noise to a one-step teacher; an expert recomputes the action after every step); without one, the plan,
-    else the solution, is shown. A string (a skill) as given."""
+    """The short form of a privileged block: the expert's next action first, then its plan from here when it has
+    more than that step, then any other field; the solution from the start only when there is no plan (after a
+    deviation it is stale). A string (a skill) as given."""
     if privileged is None or isinstance(privileged, str):
         return privileged_text(privileged)
-    fields = {k: v for k, v in privileged.items() if v is not None}
-    action = fields.pop("expert_action", None)
-    if action is None:
-        if "expert_plan" in fields:
-            fields.pop("solution", None)
-        return privileged_text(fields)
-    fields.pop("expert_plan", None)
-    fields.pop("solution", None)
-    head = privileged_text(fields)
-    line = f"{_LABELS['expert_action']}: <action>{action}</action>"
-    return f"{head}\n{line}" if head else line
+    fields = dict(privileged)
+    plan = fields.pop("expert_plan", None)
+    ordered: dict[str, Any] = {}
+    if fields.get("expert_action") is not None:
+        ordered["expert_action"] = fields.pop("expert_action")
+    if plan is not None and not (isinstance(plan, list | tuple) and len(plan) <= 1 and "expert_action" in ordered):
+        ordered["expert_plan"] = plan
+    if "expert_plan" in ordered or "expert_action" in ordered:
+        fields.pop("solution", None)
+    ordered.update(fields)
+    return privileged_text(ordered)
 
 
 def privileged_text(privileged: Mapping[str, Any] | str | None) -> str:

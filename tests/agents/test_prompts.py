@@ -53,13 +53,10 @@ def test_teacher_prompt_has_privileged_text_and_student_never(tokenizer: Any) ->
     past = [PastTurn(obs, "<action>Up</action>", None)]
     student = tokenizer.decode(builder.prompt_ids(info["task"], past, obs))
     teacher = tokenizer.decode(builder.prompt_ids(info["task"], past, obs, privileged=info["privileged"]))
+    plan_text = "The expert's plan from here: " + ", ".join(plan)
     block = canonical_privileged(info["privileged"])
-    # the next action alone, written as a reply writes it: a small model copies it (no plan, no stale solution)
-    assert block == f"The expert's next action: <action>{plan[0]}</action>"
-    assert canonical_privileged({"expert_plan": ["Up", "Left"], "solution": ["Down"]}) == (
-        "The expert's plan from here: Up, Left")
-    assert canonical_privileged({"ground_truth": "42", "expert_action": "go to desk 1", "expert_plan": ["x"]}) == (
-        "Ground truth: 42\nThe expert's next action: <action>go to desk 1</action>")
+    assert block.startswith(f"The expert's next action: {plan[0]}") and "solution" not in block.lower()
+    assert (plan_text in block) == (len(plan) > 1)
     assert f"{PRIVILEGED_HEADER}\n{block}" in teacher and "Privileged" not in student
     # the block is the last thing before the reply: the teacher's prompt is the student's with it inserted there
     head, _, tail = teacher.partition(f"\n\n{PRIVILEGED_HEADER}\n{block}")
