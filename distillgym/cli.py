@@ -178,6 +178,9 @@ def eval_command(
                      "plays the same tasks; the teacher's view side by side): plain, privileged, expert-skill, "
                      "skill:STORE. Default: plain."),
     ] = None,
+    privileged_at: Annotated[
+        str, typer.Option(help="Where a privileged context goes in a model's prompt, as it was trained: end or system.")
+    ] = "end",
     option: OptionList = None,
 ) -> None:
     """Evaluate agents on environments over the same seeded tasks; write result.json, results.md, results.png.
@@ -215,6 +218,8 @@ def eval_command(
             parse_context(spec)
     except ValueError as e:
         raise typer.BadParameter(str(e), param_hint="--context") from e
+    if privileged_at not in ("end", "system"):
+        raise typer.BadParameter(f"must be end or system, got {privileged_at!r}", param_hint="--privileged-at")
     env_kwargs = _env_kwargs(option)
     out_dir = Path(out) if out else Path("runs/eval") / time.strftime("%Y%m%d-%H%M%S")
     argv = ["distillgym", "eval"]
@@ -222,14 +227,14 @@ def eval_command(
     argv += ["--episodes", str(episodes), "--out", str(out_dir), "--split", split, "--seed", str(seed)]
     argv += ["--num-envs", str(num_envs), "--temperature", str(temperature), "--max-tokens", str(max_tokens)]
     argv += ["--history", str(history), "--batch-size", str(batch_size)]
-    argv += [x for c in contexts for x in ("--context", c)]
+    argv += [x for c in contexts for x in ("--context", c)] + ["--privileged-at", privileged_at]
     argv += [x for o in option or [] for x in ("-o", o)]
     argv += ["--export-jsonl"] * export_jsonl + ["--export-dataset"] * export_dataset
     try:
         result = evaluate(
             agent, env_ids, episodes, split=split, seed=seed, num_envs=num_envs, env_kwargs=env_kwargs,
             temperature=temperature, max_tokens=max_tokens, history=None if history < 0 else history,
-            batch_size=batch_size, progress=progress, contexts=contexts,
+            batch_size=batch_size, progress=progress, contexts=contexts, privileged_at=privileged_at,
         )  # fmt: skip
     except UnknownAgentError as e:
         raise typer.BadParameter(str(e), param_hint="--agent") from e

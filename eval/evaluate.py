@@ -328,6 +328,7 @@ def evaluate(
     batch_size: int = 64,
     progress: bool = True,
     contexts: Sequence[str] = ("plain",),
+    privileged_at: str = "end",
 ) -> EvalResult:
     """Run every agent on every env over task indices 0..episodes-1 of `split` and measure each pair.
 
@@ -338,7 +339,8 @@ def evaluate(
     agents: specs ('expert', 'random', 'tiny', a model directory, an HF name) or Agent objects; every agent plays
     the same tasks with the same rollout seed. Model agents sample with `temperature` (0 = greedy, the default, so
     a score is not a draw), `max_tokens` per reply, `history` past turns in the prompt (None = all) and generate
-    `batch_size` prompts at a time. env_kwargs go to every environment. A model is loaded once, before any
+    `batch_size` prompts at a time; a privileged context goes where `privileged_at` says ("end" or "system", as
+    the model was trained: see PromptBuilder). env_kwargs go to every environment. A model is loaded once, before any
     episode is played, and reused across environments.
     """
     if episodes < 1:
@@ -353,6 +355,10 @@ def evaluate(
     for spec in contexts:
         parse_context(spec)  # fail before loading anything
     sampling = SamplingParams(temperature=temperature, max_tokens=max_tokens)
+    from distillgym.agents.prompts import PRIVILEGED_PLACES
+
+    if privileged_at not in PRIVILEGED_PLACES:
+        raise ValueError(f"privileged_at must be one of {PRIVILEGED_PLACES}, got {privileged_at!r}")
     for a in agents:
         if isinstance(a, str):
             check_agent_spec(a)  # every name is checked before the first (slow) model load
@@ -362,7 +368,8 @@ def evaluate(
     for name, a in zip(names, agents, strict=True):
         t = time.perf_counter()
         loaded.append(
-            load_agent(a, check=False, sampling=sampling, history=history, batch_size=batch_size)
+            load_agent(a, check=False, sampling=sampling, history=history, batch_size=batch_size,
+                       privileged_at=privileged_at)
             if isinstance(a, str)
             else a
         )
@@ -384,6 +391,7 @@ def evaluate(
             "batch_size": batch_size,
             "agent_load_s": load_s,
             "contexts": contexts,
+            "privileged_at": privileged_at,
         },
     )
     from distillgym.agents.policies import ModelAgent

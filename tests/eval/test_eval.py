@@ -310,3 +310,15 @@ def test_teacher_view_scores_one_model_under_each_context(tiny_dir: Path, tmp_pa
     done = runner.invoke(app, ["eval", "-a", "expert", "-e", "Sokoban-6x6-1-v0", "--episodes", "1", "-c", "nope",
                                "--out", str(tmp_path / "x")])  # fmt: skip
     assert done.exit_code != 0 and "unknown context" in done.output
+    # a model trained with its privileged block in the system message is scored with it there
+    sys_view = evaluate([str(tiny_dir)], ["Sokoban-6x6-1-v0"], 1, env_kwargs={"max_steps": 1}, max_tokens=2,
+                        num_envs=1, progress=False, contexts=["privileged"], privileged_at="system")  # fmt: skip
+    prompt = tokenizer.decode(sys_view.episodes[(labels[1], "distillgym/Sokoban-6x6-1-v0")][0].turns[0].prompt_ids)
+    system, _, rest = prompt.partition("<|im_end|>")
+    assert "Privileged information" in system and "Privileged" not in rest
+    assert sys_view.config["privileged_at"] == "system"
+    with pytest.raises(ValueError, match="privileged_at"):
+        evaluate([str(tiny_dir)], ["Sokoban-6x6-1-v0"], 1, privileged_at="middle", progress=False)
+    done = runner.invoke(app, ["eval", "-a", "expert", "-e", "Sokoban-6x6-1-v0", "--episodes", "1",
+                               "--privileged-at", "middle", "--out", str(tmp_path / "y")])  # fmt: skip
+    assert done.exit_code != 0 and "--privileged-at" in done.output

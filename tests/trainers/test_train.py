@@ -3,6 +3,7 @@ and privileged context reaching the teacher only."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -121,7 +122,7 @@ def test_killed_run_resumes_exactly(tiny_dir: str, tmp_path: Path) -> None:
     for key in ("env_steps", "gen_tokens"):
         assert [m[key] for m in read_metrics(killed)] == [m[key] for m in read_metrics(tmp_path / "whole")]
     grown = [m["gen_tokens"] for m in read_metrics(killed)]
-    assert grown[0] == 0 and all(b > a for a, b in zip(grown, grown[1:], strict=False))
+    assert grown[0] == 0 and all(b > a for a, b in itertools.pairwise(grown))
 
 
 def test_privileged_context_reaches_the_teacher_only(tiny_dir: str, tmp_path: Path) -> None:
