@@ -216,7 +216,6 @@ def plot(results: dict[int, dict[str, Any]], algos: list[str], path: Path, label
             ax.fill_between(x, succ.mean(0) - succ.std(0), succ.mean(0) + succ.std(0), alpha=0.15)
     axes[0].set_xlabel("training environment steps (after the SFT warm start)")
     axes[1].set_xlabel("tokens generated in training rollouts")
-    axes[1].set_xscale("symlog", linthresh=1e3)
     axes[0].set_ylabel("held-out success (%, greedy)")
     fig.suptitle(f"tiny model on {label}, up to {len(results)} seeds")
     for ax in axes:
@@ -321,7 +320,11 @@ def main(argv: list[str] | None = None) -> None:
     out = Path(args.out)
     fig = plot(results, args.algos, Path(args.plot) if args.plot else out / "learning.png", TASKS[args.task].label)
     md = table(results, args.algos)
-    md += f"\n\nShared SFT warm start ({args.warm_iters} iterations): {100 * shared['warm_success']:.0f}% held-out"
+    if args.warm_from:
+        md += f"\n\nShared warm start: the finished SFT run {args.warm_from} (`--warm-from`)"
+    else:
+        md += (f"\n\nShared SFT warm start ({args.warm_iters} iterations): {100 * shared['warm_success']:.0f}% "
+               "held-out")  # fmt: skip
     if "teacher_success" in shared:
         md += (f"; OPD's teacher (the warm start after {args.teacher_iters} more SFT iterations): "
                f"{100 * shared['teacher_success']:.0f}%")  # fmt: skip

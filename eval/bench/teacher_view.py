@@ -6,7 +6,8 @@ then scored greedily on the same held-out tasks with the plain prompt and with t
 
 Placements (`privileged_at`): "system" puts every privileged field, labelled, in the system message (the toolkit
 before issue 16); "end" appends a short canonical block (the expert's next action first) to the last observation,
-right before the reply. Runs are resumable (each SFT run resumes from its last checkpoint); the two placements train
+right before the reply. `--from MODEL_DIR` starts the SFT from a trained model instead of a fresh tiny preset (a
+curriculum). Runs are resumable (each SFT run resumes from its last checkpoint); the two placements train
 one after the other with `--threads` each, or side by side with `--parallel` (one thread each).
 """
 
@@ -81,12 +82,15 @@ def main() -> None:
     p.add_argument("--episodes", type=int, default=64, help="held-out test tasks scored")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--parallel", action="store_true", help="train the placements side by side (one thread each)")
+    p.add_argument("--from", dest="start", default=None, metavar="MODEL_DIR",
+                   help="start the SFT from this trained model instead of a fresh tiny preset (a curriculum: e.g. the "
+                        "6x6/1 warm start, which already reads its context, trained on 6x6/2)")  # fmt: skip
     p.add_argument("--out", default="runs/bench/teacher_view")
     p.add_argument("--no-progress", dest="progress", action="store_false")
     args = p.parse_args()
     from distillgym.agents.models import TinyConfig, build_tiny
 
-    base = Path(args.out) / "base"
+    base = Path(args.start) if args.start else Path(args.out) / "base"
     if not (base / "config.json").is_file():
         build_tiny(TinyConfig(seed=0, families=tuple(args.families)), out_dir=base)
     if args.parallel:
@@ -103,6 +107,7 @@ def main() -> None:
                      f"{100 * (priv['success'] - plain['success']):+.0f}"])  # fmt: skip
     print(markdown_table(["placement", "plain prompt %", "with privileged info %", "teacher - student"], rows))
     write_json(Path(args.out) / "teacher_view.json", {"machine": machine(), "env": args.env, "iters": args.iters,
+                                                     "from": args.start,
                                                      "episodes": args.episodes, "results": results})  # fmt: skip
     print(json.dumps(results))
 
