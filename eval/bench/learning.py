@@ -174,7 +174,7 @@ def bench_seed(seed: int, shared: dict[str, Any], args: argparse.Namespace) -> d
     out: dict[str, Any] = {"warm_start": shared["warm_success"]}
     for algo in args.algos:
         extra = [f"opd.teacher_path={shared['teacher']}"] if algo == "opd" else []
-        overrides = [*common, *ALGOS[algo], *TASKS[args.task].tuned, *extra, f"out_dir={root / algo}"]
+        overrides = [*common, *ALGOS[algo], *TASKS[args.task].tuned, *extra, *args.set, f"out_dir={root / algo}"]
         wall = run_phase(overrides, args.progress, args.report_only)
         if wall is None:
             continue
@@ -295,7 +295,7 @@ def main(argv: list[str] | None = None) -> None:
                    help="further SFT iterations for OPD's teacher (default: sokoban 300, apps 150)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="a config override of every run, after the task's (e.g. privileged_at=system); repeatable")
+                   help="a config override of every run, over the task's and the algorithm's (e.g. lr=1e-4)")
     p.add_argument("--warm-from", default=None, metavar="RUN_DIR",
                    help="a finished SFT run (same episode shape) to use as the shared warm start")
     p.add_argument("--out", default=None, help="default: runs/bench/learning (sokoban), runs/bench/learning_TASK")
