@@ -196,6 +196,19 @@ def teacher_prompts(
     return out
 
 
+def informed_turns(episodes: Sequence[Episode]) -> list[bool]:
+    """For each model turn (in Episode.samples(chain=False) order): does the step's privileged info say what to do?
+    False where it names an expert action and that action is None (the expert has no plan from there, e.g. a Sokoban
+    room an earlier push made unsolvable: the teacher's context then holds only a stale solution from the start)."""
+    out = []
+    for ep in episodes:
+        for k, turn in enumerate(ep.turns):
+            if turn.prompt_ids is not None and turn.completion_ids is not None:
+                info = step_privileged(ep, k)
+                out.append(not (isinstance(info, dict) and "expert_action" in info and info["expert_action"] is None))
+    return out
+
+
 def step_privileged(ep: Episode, turn: int) -> Any:
     """Privileged context of a turn: what the env gave at that step (expert plan from there), else at reset."""
     return ep.turns[turn].info.get("privileged") or ep.privileged or None

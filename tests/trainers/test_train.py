@@ -293,3 +293,24 @@ def test_sft_skill_prompt_copies(tiny_dir: str, tmp_path: Path) -> None:
     for t, p in zip(taught[0].turns, plain[0].turns, strict=True):
         assert f"{PRIVILEGED_HEADER}\n{text}" in run.tokenizer.decode(t.prompt_ids)
         assert t.completion_ids == p.completion_ids
+
+
+def test_opsd_can_skip_steps_where_the_teacher_has_no_hint(tiny_dir: str, tmp_path: Path) -> None:
+    """`opsd.skip_uninformed`: a step whose privileged info names no next action (the expert has no plan from an
+    unsolvable room) is not distilled; steps with one, and envs without the field, are."""
+    from distillgym.trainers.core import informed_turns
+    from distillgym.types import Episode, Turn
+
+    def turn(privileged: dict | None, ids: bool = True) -> Turn:
+        return Turn("obs", "Up", prompt_ids=[1] if ids else None, completion_ids=[2] if ids else None,
+                    info={"privileged": privileged} if privileged is not None else {})  # fmt: skip
+
+    ep = Episode("distillgym/Sokoban-6x6-1-v0", 0, 0, "train", "task", "obs", privileged={"expert_action": "Up"},
+                 turns=[turn({"expert_action": "Left"}), turn({"expert_action": None, "solution": ["Up"]}), turn(None),
+                        turn({"expert_action": None}, ids=False), turn({"ground_truth": "42"})])  # fmt: skip
+    # turn 3 is the reset's (Up) by fallback; turn 4 wrote no tokens (no sample); turn 5 has no expert at all
+    assert informed_turns([ep]) == [True, False, True, True]
+    cfg, acfg = load_config(None, quick(tiny_dir, tmp_path / "skip", "algo=opsd", "opsd.skip_uninformed=true"))
+    train(cfg, acfg)
+    logged = read_metrics(tmp_path / "skip")[1:]
+    assert all(0.0 <= m["uninformed_frac"] <= 1.0 for m in logged)
