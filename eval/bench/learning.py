@@ -118,9 +118,21 @@ def run_phase(overrides: list[str], progress: bool, report_only: bool = False) -
     return time.perf_counter() - t
 
 
-def shared_overrides(args: argparse.Namespace) -> list[str]:
-    """The overrides of every run of this benchmark: the task's, then the user's `--set`s."""
-    return [*TASKS[args.task].shared, *args.set]
+def sets_for(args: argparse.Namespace, algo: str) -> list[str]:
+    """The user's `--set`s that apply to a run of `algo` (e.g. "opsd"): all but those of another algorithm's
+    section (`opsd.skip_uninformed=true` reaches OPSD's runs, not the SFT warm start)."""
+    from distillgym.trainers import ALGORITHMS
+
+    def section(o: str) -> str | None:
+        head = o.split("=", 1)[0]
+        return head.split(".", 1)[0] if "." in head and head.split(".", 1)[0] in ALGORITHMS else None
+
+    return [o for o in args.set if section(o) in (None, algo)]
+
+
+def shared_overrides(args: argparse.Namespace, algo: str = "sft") -> list[str]:
+    """The overrides of every run of this benchmark: the task's, then the user's `--set`s that apply to `algo`."""
+    return [*TASKS[args.task].shared, *sets_for(args, algo)]
 
 
 def adopt_warm_start(source: Path, warm: Path) -> None:
@@ -174,7 +186,9 @@ def bench_seed(seed: int, shared: dict[str, Any], args: argparse.Namespace) -> d
     out: dict[str, Any] = {"warm_start": shared["warm_success"]}
     for algo in args.algos:
         extra = [f"opd.teacher_path={shared['teacher']}"] if algo == "opd" else []
-        overrides = [*common, *ALGOS[algo], *TASKS[args.task].tuned, *extra, *args.set, f"out_dir={root / algo}"]
+        name = ALGOS[algo][0].split("=", 1)[1]
+        overrides = [*common, *ALGOS[algo], *TASKS[args.task].tuned, *extra, *sets_for(args, name),
+                     f"out_dir={root / algo}"]  # fmt: skip
         wall = run_phase(overrides, args.progress, args.report_only)
         if wall is None:
             continue
