@@ -218,8 +218,11 @@ def eval_command(
             parse_context(spec)
     except ValueError as e:
         raise typer.BadParameter(str(e), param_hint="--context") from e
-    if privileged_at not in ("end", "system"):
-        raise typer.BadParameter(f"must be end or system, got {privileged_at!r}", param_hint="--privileged-at")
+    from distillgym.agents.prompts import PRIVILEGED_PLACES
+
+    if privileged_at not in PRIVILEGED_PLACES:
+        raise typer.BadParameter(f"must be one of {PRIVILEGED_PLACES}, got {privileged_at!r}",
+                                 param_hint="--privileged-at")  # fmt: skip
     env_kwargs = _env_kwargs(option)
     out_dir = Path(out) if out else Path("runs/eval") / time.strftime("%Y%m%d-%H%M%S")
     argv = ["distillgym", "eval"]

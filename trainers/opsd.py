@@ -32,9 +32,8 @@ class Config:
     clip_high: float = 0.2  # variant=rl: PPO clip above 1
     normalize_std: bool = False  # variant=rl: A = R - mean (Penaloza et al. do not divide by the std)
     loss_agg: str = "dapo"  # how per-token losses reduce (see losses.aggregate)
-    # variant=jsd: distill only the steps whose privileged info names a next action (core.informed_turns); where
-    # the expert has no plan (an unsolvable room) the teacher's context is a stale solution, not a hint
-    skip_uninformed: bool = False
+    # where the expert has no plan (an unsolvable room) the teacher's context is a stale solution, not a hint
+    skip_uninformed: bool = False  # variant=jsd: distill only steps whose privileged info names a next action
 
 
 def setup(run: core.Run, cfg: Config) -> None:
