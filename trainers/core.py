@@ -351,16 +351,25 @@ def make_teacher(run: Run, kind: str, path: str = "") -> Any:
 
 
 def distill_inputs(
-    run: Run, episodes: Sequence[Episode], *, teacher_privileged: bool
-) -> tuple[list[Sample], list[list[int]]]:
-    """Per-turn Samples of `episodes` (the student's own prompts) and, in the same order, the teacher's prompts
-    for the same completion ids (with each step's privileged context when `teacher_privileged`)."""
+    run: Run, episodes: Sequence[Episode], *, teacher_privileged: bool, skip_uninformed: bool = False
+) -> tuple[list[Sample], list[list[int]], dict[str, float]]:
+    """Per-turn Samples of `episodes` (the student's own prompts), in the same order the teacher's prompts for the
+    same completion ids (with each step's privileged context when `teacher_privileged`), and metrics.
+
+    With `skip_uninformed`, the turns whose privileged info names no next action (`informed_turns`: the expert has
+    no plan from there, so the teacher's context is a stale solution, not a hint) are left out, and the metrics
+    give the fraction left out as `uninformed_frac`."""
     samples = [s for ep in episodes for s in ep.samples(chain=False)]
     privileged = step_privileged if teacher_privileged else None
     prompts = teacher_prompts(episodes, run.builder(), privileged)
     if len(prompts) != len(samples):
         raise RuntimeError("teacher prompts and samples are out of step")
-    return samples, prompts
+    if not skip_uninformed:
+        return samples, prompts, {}
+    keep = informed_turns(episodes)
+    kept = [(s, p) for s, p, k in zip(samples, prompts, keep, strict=True) if k]
+    metrics = {"uninformed_frac": 1.0 - len(kept) / max(1, len(keep))}
+    return [s for s, _ in kept], [p for _, p in kept], metrics
 
 
 def sample_episodes(episodes: Sequence[Episode]) -> list[int]:

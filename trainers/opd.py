@@ -20,6 +20,7 @@ class Config:
     teacher: str = "model"  # model (teacher_path) | frozen (initial policy) | ema | self
     teacher_path: str = ""  # the teacher model for teacher=model (same tokenizer as the student)
     teacher_privileged: bool = False  # the teacher also sees each step's privileged info (that is OPSD's idea)
+    skip_uninformed: bool = False  # with teacher_privileged: distill only steps whose privileged info names an action
     loss: str = "jsd"  # jsd (full vocabulary, generalized JSD) | sampled (sampled-token reverse KL)
     jsd_beta: float = 0.5  # JSD mix: 0 forward KL, 1 reverse KL (TRL's default 0.5)
     lmbda: float = 1.0  # fraction of iterations on the student's own samples (else expert demonstrations)
@@ -66,8 +67,9 @@ def iteration(run: core.Run, cfg: Config) -> dict[str, float]:
         episodes = core.rollout(run, core.model_agent(run), tasks, run.cfg.group_size)
     else:
         episodes = core.tokenize_demonstrations(run, core.rollout(run, ExpertAgent(), tasks, 1))
-    samples, prompts = core.distill_inputs(run, episodes, teacher_privileged=cfg.teacher_privileged)
-    metrics = {**core.episode_metrics(episodes), "on_policy": float(on_policy), "samples": len(samples)}
+    samples, prompts, info = core.distill_inputs(run, episodes, teacher_privileged=cfg.teacher_privileged,
+                                                 skip_uninformed=cfg.teacher_privileged and cfg.skip_uninformed)
+    metrics = {**core.episode_metrics(episodes), "on_policy": float(on_policy), "samples": len(samples), **info}
     if samples:
         metrics.update(distill_step(run, samples, prompts, cfg))
     return metrics

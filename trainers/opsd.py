@@ -32,7 +32,6 @@ class Config:
     clip_high: float = 0.2  # variant=rl: PPO clip above 1
     normalize_std: bool = False  # variant=rl: A = R - mean (Penaloza et al. do not divide by the std)
     loss_agg: str = "dapo"  # how per-token losses reduce (see losses.aggregate)
-    # where the expert has no plan (an unsolvable room) the teacher's context is a stale solution, not a hint
     skip_uninformed: bool = False  # variant=jsd: distill only steps whose privileged info names a next action
 
 
@@ -47,13 +46,9 @@ def setup(run: core.Run, cfg: Config) -> None:
 def iteration(run: core.Run, cfg: Config) -> dict[str, float]:
     episodes = core.rollout(run, core.model_agent(run), core.train_tasks(run.cfg, run.iteration),
                             run.cfg.group_size)  # fmt: skip
-    samples, prompts = core.distill_inputs(run, episodes, teacher_privileged=True)
-    metrics = {**core.episode_metrics(episodes), "samples": len(samples)}
-    if cfg.variant == "jsd" and cfg.skip_uninformed:
-        keep = core.informed_turns(episodes)
-        metrics["uninformed_frac"] = 1.0 - sum(keep) / max(1, len(keep))
-        samples = [s for s, k in zip(samples, keep, strict=True) if k]
-        prompts = [p for p, k in zip(prompts, keep, strict=True) if k]
+    skip = cfg.variant == "jsd" and cfg.skip_uninformed
+    samples, prompts, info = core.distill_inputs(run, episodes, teacher_privileged=True, skip_uninformed=skip)
+    metrics = {**core.episode_metrics(episodes), "samples": len(samples), **info}
     if not samples:
         return metrics
     if cfg.variant == "jsd":

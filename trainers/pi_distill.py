@@ -7,6 +7,7 @@ tokens, exact over the vocabulary) and A = R - mean over the task's K rollouts:
 - J_S: the student (plain prompt) on the teacher's samples, PPO-clipped importance ratio pi_S / sg(pi_T), plus
   kl_coef * KL(sg pi_T || pi_S) per token.
 alpha can anneal linearly from alpha_start to alpha over alpha_anneal_iters iterations (0 -> 0.5 is robust).
+With skip_uninformed, J_S leaves out the steps whose privileged info names no next action (core.informed_turns).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class Config:
     clip_low: float = 0.2  # PPO clip: ratios within [1 - clip_low, 1 + clip_high] ([0.8, 1.2] in the paper)
     clip_high: float = 0.2
     drop_zero_advantage: bool = True  # drop groups whose advantages are all 0
+    skip_uninformed: bool = False  # the student term only on steps whose privileged info names a next action
     loss_agg: str = "dapo"  # how per-token losses reduce (see losses.aggregate)
 
 
@@ -63,10 +65,13 @@ def iteration(run: core.Run, cfg: Config) -> dict[str, float]:
     adv = group_advantages(rewards, groups, normalize_std=False)
     keep = [j for j in range(len(t_samples)) if not (cfg.drop_zero_advantage and adv[ep_of[j]] == 0.0)]
     metrics["kl_teacher_student"] = float(sum(kl_sum) / max(1, len(episodes)))
+    informed = core.informed_turns(episodes) if cfg.skip_uninformed else [True] * len(t_samples)
+    if cfg.skip_uninformed:
+        metrics["uninformed_frac"] = 1.0 - sum(informed) / len(informed)
     if not keep:
         return metrics
     samples = [t_samples[j] for j in keep]
-    index = {id(t_samples[j]): (s_prompts[j], float(adv[ep_of[j]])) for j in keep}
+    index = {id(t_samples[j]): (s_prompts[j], float(adv[ep_of[j]]), float(informed[j])) for j in keep}
 
     def loss_fn(micro: list, num_tokens: int, num_seqs: int) -> tuple[torch.Tensor, dict[str, float]]:
         a = [[index[id(s)][1]] * len(s.completion_ids) for s in micro]
@@ -79,6 +84,7 @@ def iteration(run: core.Run, cfg: Config) -> dict[str, float]:
         student_pg, _ = clipped_pg(s_logp, t_logp.detach(), batch.advantages, clip_low=cfg.clip_low,
                                    clip_high=cfg.clip_high)  # fmt: skip
         student_loss = student_pg + cfg.kl_coef * kl_full(t_logits.detach(), s_logits)
+        student_loss = student_loss * torch.tensor([index[id(s)][2] for s in micro], device=run.device)[:, None]
         per_token = alpha * teacher_loss + (1 - alpha) * student_loss
         m = batch.mask.sum().clamp(min=1)
         metrics = {"student_teacher_ratio": float((torch.exp(s_logp - t_logp).detach() * batch.mask).sum() / m)}

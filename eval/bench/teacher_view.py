@@ -7,7 +7,8 @@ then scored greedily on the same held-out tasks with the plain prompt and with t
 Placements (`privileged_at`): "system" puts every privileged field, labelled, in the system message (the toolkit
 before issue 16); "end" appends a short canonical block (the expert's next action first) to the last observation,
 right before the reply. `--from MODEL_DIR` starts the SFT from a trained model instead of a fresh tiny preset (a
-curriculum). Runs are resumable (each SFT run resumes from its last checkpoint); the two placements train
+curriculum). `--skills` also imitates each demonstration with its own expert-summarizer skill in the prompt and
+scores the model with a skill too (`--split train`: the skill bar is on the training pool). Runs are resumable (each SFT run resumes from its last checkpoint); the two placements train
 one after the other with `--threads` each, or side by side with `--parallel` (one thread each).
 """
 
@@ -30,7 +31,7 @@ def episodes_shape(env: str, max_steps: int, max_tokens: int) -> list[str]:
 
 
 def warm_start(base: Path, out: Path, placement: str, iters: int, threads: int, progress: bool,
-               shape: list[str]) -> Path:  # fmt: skip
+               shape: list[str], skills: bool = False) -> Path:  # fmt: skip
     from distillgym.trainers.config import load_config
     from distillgym.trainers.loop import train
 
@@ -40,6 +41,7 @@ def warm_start(base: Path, out: Path, placement: str, iters: int, threads: int, 
                                        "lr=1e-3", "eval_every=0", "eval_episodes=8", f"iterations={iters}",
                                        f"threads={threads}", f"privileged_at={placement}",
                                        "sft.teacher_prompt_copies=true",
+                                       f"sft.skill_prompt_copies={str(skills).lower()}",
                                        f"progress={str(progress).lower()}"])  # fmt: skip
         train(cfg, acfg, resume=True)
         (out / "done").write_text("")
@@ -47,7 +49,7 @@ def warm_start(base: Path, out: Path, placement: str, iters: int, threads: int, 
 
 
 def score(model: Path, placement: str, episodes: int, threads: int, env: str, max_steps: int,
-          max_tokens: int) -> dict[str, Any]:  # fmt: skip
+          max_tokens: int, skills: bool = False, split: str = "test") -> dict[str, Any]:  # fmt: skip
     import torch
 
     from distillgym.agents.generation import SamplingParams, TransformersBackend
@@ -59,7 +61,8 @@ def score(model: Path, placement: str, episodes: int, threads: int, env: str, ma
     m, tok = load(str(model))
     agent = ModelAgent(TransformersBackend(m.eval(), tok, batch_size=32), history=1, name=placement,
                        sampling=SamplingParams(0.0, max_tokens=max_tokens), privileged_at=placement)  # fmt: skip
-    result = evaluate([agent], [env], episodes, contexts=["plain", "privileged"], num_envs=32,
+    contexts = ["plain", "privileged", *(["expert-skill"] if skills else [])]
+    result = evaluate([agent], [env], episodes, contexts=contexts, num_envs=32, split=split,
                       env_kwargs={"max_steps": max_steps}, progress=False)  # fmt: skip
     return {m.agent: {"success": m.success_rate, "ci": [m.ci_low, m.ci_high], "episodes": m.episodes}
             for m in result.metrics}  # fmt: skip
@@ -67,8 +70,15 @@ def score(model: Path, placement: str, episodes: int, threads: int, env: str, ma
 
 def one(placement: str, args: argparse.Namespace, base: Path, threads: int) -> dict[str, Any]:
     shape = episodes_shape(args.env, args.max_steps, args.max_tokens)
-    model = warm_start(base, Path(args.out) / placement, placement, args.iters, threads, args.progress, shape)
-    return score(model, placement, args.episodes, threads, args.env, args.max_steps, args.max_tokens)
+    model = warm_start(base, Path(args.out) / placement, placement, args.iters, threads, args.progress, shape,
+                       args.skills)  # fmt: skip
+    return score(model, placement, args.episodes, threads, args.env, args.max_steps, args.max_tokens, args.skills,
+                 args.split)  # fmt: skip
+
+
+def cell(r: dict[str, Any]) -> str:
+    """'64 [52, 75]': success and its 95% Wilson interval, in %."""
+    return f"{100 * r['success']:.0f} [{100 * r['ci'][0]:.0f}, {100 * r['ci'][1]:.0f}]"
 
 
 def main() -> None:
@@ -85,6 +95,11 @@ def main() -> None:
     p.add_argument("--from", dest="start", default=None, metavar="MODEL_DIR",
                    help="start the SFT from this trained model instead of a fresh tiny preset (a curriculum: e.g. the "
                         "6x6/1 warm start, which already reads its context, trained on 6x6/2)")  # fmt: skip
+    p.add_argument("--skills", action="store_true",
+                   help="the SFT also imitates each demonstration with its own expert-summarizer skill in the prompt "
+                        "(sft.skill_prompt_copies), and the model is also scored with a skill (context expert-skill)")
+    p.add_argument("--split", default="test", choices=["train", "test"], help="the tasks scored (the skill bar "
+                   "is on the training pool)")  # fmt: skip
     p.add_argument("--out", default="runs/bench/teacher_view")
     p.add_argument("--no-progress", dest="progress", action="store_false")
     args = p.parse_args()
@@ -101,13 +116,13 @@ def main() -> None:
     results = {pl: r for pl, r in zip(args.placements, found, strict=True)}
     rows = []
     for pl, r in results.items():
-        plain, priv = r[pl], r[f"{pl} [privileged]"]
-        rows.append([pl, f"{100 * plain['success']:.0f} [{100 * plain['ci'][0]:.0f}, {100 * plain['ci'][1]:.0f}]",
-                     f"{100 * priv['success']:.0f} [{100 * priv['ci'][0]:.0f}, {100 * priv['ci'][1]:.0f}]",
-                     f"{100 * (priv['success'] - plain['success']):+.0f}"])  # fmt: skip
-    print(markdown_table(["placement", "plain prompt %", "with privileged info %", "teacher - student"], rows))
+        plain, priv, skill = r[pl], r[f"{pl} [privileged]"], r.get(f"{pl} [expert-skill]")
+        rows.append([pl, cell(plain), cell(priv), f"{100 * (priv['success'] - plain['success']):+.0f}",
+                     *([cell(skill), f"{100 * (skill['success'] - plain['success']):+.0f}"] if skill else [])])  # fmt: skip
+    head = ["placement", "plain prompt %", "with privileged info %", "teacher - student"]
+    print(markdown_table([*head, *(["with a skill %", "skill - plain"] if args.skills else [])], rows))
     write_json(Path(args.out) / "teacher_view.json", {"machine": machine(), "env": args.env, "iters": args.iters,
-                                                     "from": args.start,
+                                                     "from": args.start, "skills": args.skills, "split": args.split,
                                                      "episodes": args.episodes, "results": results})  # fmt: skip
     print(json.dumps(results))
 

@@ -133,7 +133,7 @@ def test_privileged_context_reaches_the_teacher_only(tiny_dir: str, tmp_path: Pa
     cfg, _ = load_config(None, quick(tiny_dir, tmp_path, "env=Sokoban-6x6-2-v0"))
     run = setup(cfg)
     episodes = collect(core.model_agent(run), cfg.env, 2, split="train", env_kwargs=cfg.env_kwargs, progress=False)
-    samples, teacher = core.distill_inputs(run, episodes, teacher_privileged=True)
+    samples, teacher, _ = core.distill_inputs(run, episodes, teacher_privileged=True)
     tok = run.tokenizer
     for s, t in zip(samples, teacher, strict=True):
         assert "Privileged hint" in tok.decode(t) and "expert's next action" in tok.decode(t)
@@ -295,10 +295,13 @@ def test_sft_skill_prompt_copies(tiny_dir: str, tmp_path: Path) -> None:
         assert t.completion_ids == p.completion_ids
 
 
-def test_opsd_can_skip_steps_where_the_teacher_has_no_hint(tiny_dir: str, tmp_path: Path) -> None:
-    """`opsd.skip_uninformed`: a step whose privileged info names no next action (the expert has no plan from an
-    unsolvable room) is not distilled; steps with one, and envs without the field, are."""
+def test_distillation_can_skip_steps_where_the_teacher_has_no_hint(tiny_dir: str, tmp_path: Path) -> None:
+    """`skip_uninformed` (OPSD, OPD with a privileged teacher, pi-Distill): a step whose privileged info names no next
+    action (the expert has no plan from an unsolvable room) is not distilled; steps with one, and envs without the
+    field, are."""
+    from distillgym.trainers import core
     from distillgym.trainers.core import informed_turns
+    from distillgym.trainers.loop import setup
     from distillgym.types import Episode, Turn
 
     def turn(privileged: dict | None, ids: bool = True) -> Turn:
@@ -310,7 +313,17 @@ def test_opsd_can_skip_steps_where_the_teacher_has_no_hint(tiny_dir: str, tmp_pa
                         turn({"expert_action": None}, ids=False), turn({"ground_truth": "42"})])  # fmt: skip
     # turn 3 is the reset's (Up) by fallback; turn 4 wrote no tokens (no sample); turn 5 has no expert at all
     assert informed_turns([ep]) == [True, False, True, True]
-    cfg, acfg = load_config(None, quick(tiny_dir, tmp_path / "skip", "algo=opsd", "opsd.skip_uninformed=true"))
-    train(cfg, acfg)
-    logged = read_metrics(tmp_path / "skip")[1:]
-    assert all(0.0 <= m["uninformed_frac"] <= 1.0 for m in logged)
+    cfg, _ = load_config(None, quick(tiny_dir, tmp_path / "inputs"))
+    run = setup(cfg)
+    every, prompts, info = core.distill_inputs(run, [ep], teacher_privileged=True)
+    kept, kept_prompts, info_skip = core.distill_inputs(run, [ep], teacher_privileged=True, skip_uninformed=True)
+    assert info == {} and info_skip == {"uninformed_frac": 0.25}
+    assert [s.prompt_ids for s in kept] == [every[i].prompt_ids for i in (0, 2, 3)]
+    assert kept_prompts == [prompts[i] for i in (0, 2, 3)]
+    for algo, flags in [("opsd", ["opsd.skip_uninformed=true"]),
+                        ("opd", ["opd.teacher=frozen", "opd.teacher_privileged=true", "opd.skip_uninformed=true"]),
+                        ("pi_distill", ["pi_distill.skip_uninformed=true", "pi_distill.drop_zero_advantage=false"])]:
+        cfg, acfg = load_config(None, quick(tiny_dir, tmp_path / algo, f"algo={algo}", *flags))
+        train(cfg, acfg)
+        logged = read_metrics(tmp_path / algo)[1:]
+        assert all(0.0 <= m["uninformed_frac"] <= 1.0 for m in logged), algo
