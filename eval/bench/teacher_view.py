@@ -8,7 +8,8 @@ Placements (`privileged_at`): "system" puts every privileged field, labelled, in
 before issue 16); "end" appends a short canonical block (the expert's next action first) to the last observation,
 right before the reply. `--from MODEL_DIR` starts the SFT from a trained model instead of a fresh tiny preset (a
 curriculum). `--skills` also imitates each demonstration with its own expert-summarizer skill in the prompt and
-scores the model with a skill too (`--split train`: the skill bar is on the training pool). Runs are resumable (each SFT run resumes from its last checkpoint); the two placements train
+scores the model with a skill too (`--split train`: the skill bar is on the training pool). Runs are resumable
+(each SFT run resumes from its last checkpoint); the two placements train
 one after the other with `--threads` each, or side by side with `--parallel` (one thread each).
 """
 
@@ -117,8 +118,8 @@ def main() -> None:
     rows = []
     for pl, r in results.items():
         plain, priv, skill = r[pl], r[f"{pl} [privileged]"], r.get(f"{pl} [expert-skill]")
-        rows.append([pl, cell(plain), cell(priv), f"{100 * (priv['success'] - plain['success']):+.0f}",
-                     *([cell(skill), f"{100 * (skill['success'] - plain['success']):+.0f}"] if skill else [])])  # fmt: skip
+        gain = [cell(skill), f"{100 * (skill['success'] - plain['success']):+.0f}"] if skill else []
+        rows.append([pl, cell(plain), cell(priv), f"{100 * (priv['success'] - plain['success']):+.0f}", *gain])
     head = ["placement", "plain prompt %", "with privileged info %", "teacher - student"]
     print(markdown_table([*head, *(["with a skill %", "skill - plain"] if args.skills else [])], rows))
     write_json(Path(args.out) / "teacher_view.json", {"machine": machine(), "env": args.env, "iters": args.iters,
