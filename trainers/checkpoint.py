@@ -90,8 +90,8 @@ def check_compatible(run: Any, path: Path) -> None:
     """A resumed run must use the checkpoint's settings, except how long it runs and how it reports."""
     meta = json.loads((path / "meta.json").read_text())
     now = to_dict(run.cfg)
-    free = {"iterations", "eval_every", "eval_episodes", "checkpoint_every", "keep_checkpoints", "progress",
-            "tensorboard", "threads", "device"}  # fmt: skip
+    free = {"iterations", "eval_every", "eval_episodes", "eval_teacher", "checkpoint_every", "keep_checkpoints",
+            "progress", "tensorboard", "threads", "device"}  # fmt: skip
     diff = [k for k, v in meta["config"].items() if k not in free and json.dumps(now.get(k), default=str)
             != json.dumps(v, default=str)]  # fmt: skip
     if diff:

@@ -125,6 +125,20 @@ def test_killed_run_resumes_exactly(tiny_dir: str, tmp_path: Path) -> None:
     assert grown[0] == 0 and all(b > a for a, b in itertools.pairwise(grown))
 
 
+def test_a_finished_run_extends_and_refuses_a_changed_setting(tiny_dir: str, tmp_path: Path) -> None:
+    """Resuming a finished run with more iterations (and another way of reporting) continues it from its last
+    checkpoint; a setting that changes the training itself is refused by name."""
+    args = quick(tiny_dir, tmp_path / "run", "algo=grpo", "grpo.drop_zero_advantage=false")
+    train(*load_config(None, args))
+    cfg, acfg = load_config(None, [*args, "iterations=3", "eval_teacher=false", "eval_every=3"])
+    train(cfg, acfg, resume=True)
+    logged = read_metrics(tmp_path / "run")
+    assert [m["iteration"] for m in logged] == [0, 1, 2, 3] and "eval/success" in logged[-1]
+    cfg, acfg = load_config(None, [*args, "iterations=4", "lr=0.5"])
+    with pytest.raises(ValueError, match="config fields differ from the checkpoint's: lr"):
+        train(cfg, acfg, resume=True)
+
+
 def test_privileged_context_reaches_the_teacher_only(tiny_dir: str, tmp_path: Path) -> None:
     from distillgym.agents.rollout import collect
     from distillgym.trainers import core
