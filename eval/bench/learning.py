@@ -105,14 +105,18 @@ ALGOS: dict[str, list[str]] = {
 def run_phase(overrides: list[str], progress: bool, report_only: bool = False) -> float | None:
     """One resumable training run; returns its wall time in seconds (0 if it had already finished; None if it has
     not and `report_only`). A finished run asked for more iterations continues from its last checkpoint (so a
-    benchmark re-run with a larger --iterations extends its runs)."""
+    benchmark re-run with a larger --iterations extends its runs); one without checkpoints (an adopted warm start)
+    is finished as it is."""
+    from distillgym.trainers import checkpoint
     from distillgym.trainers.config import load_config
     from distillgym.trainers.loop import read_metrics, train
 
     cfg, algo_cfg = load_config(None, [*overrides, f"progress={str(progress).lower()}"])
     out = Path(cfg.out_dir)
     if (out / "model" / "config.json").is_file() and (
-        report_only or max((m["iteration"] for m in read_metrics(out)), default=0) >= cfg.iterations
+        report_only
+        or checkpoint.latest(out) is None
+        or max((m["iteration"] for m in read_metrics(out)), default=0) >= cfg.iterations
     ):
         return 0.0
     if report_only:

@@ -270,6 +270,11 @@ def test_learning_benchmark_adopts_a_finished_warm_start(tmp_path: Path) -> None
     (src / "model" / "config.json").write_text('{"changed": true}')
     adopt_warm_start(src, warm)  # already there: kept as it is
     assert (warm / "model" / "config.json").read_text() == "{}"
+    # a benchmark asking for more warm-start iterations than it was trained for does not retrain it (no checkpoints)
+    from distillgym.eval.bench.learning import run_phase
+
+    assert run_phase([f"model={src / 'model'}", f"out_dir={warm}", "algo=sft", "iterations=600"], False) == 0.0
+    assert (warm / "metrics.jsonl").read_text() == '{"iteration": 1, "eval/success": 0.5}\n'
 
 
 def test_teacher_view_scores_one_model_under_each_context(tiny_dir: Path, tmp_path: Path) -> None:
