@@ -256,17 +256,25 @@ def eval_command(
     typer.echo("\nwrote " + ", ".join(str(p) for p in paths.values()))
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": False})
+def _train_help() -> str:
+    from distillgym.trainers import SUMMARIES
+
+    algos = "\n\n".join(f"{name}: {line}" for name, line in SUMMARIES.items())
+    return (
+        "Train an agent. Overrides follow as KEY=VALUE (e.g. algo=grpo env=Sokoban-v0 grpo.clip_high=0.28); "
+        "--help-config lists every field.\n\nExample: distillgym train algo=sft iterations=20 "
+        f"out_dir=runs/train/sft\n\nAlgorithms (algo=NAME):\n\n{algos}"
+    )
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": False}, help=_train_help())
 def train(
     ctx: typer.Context,
     config: Annotated[str | None, typer.Option("--config", "-c", help="YAML config file.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from the last checkpoint in out_dir.")] = False,
     help_config: Annotated[bool, typer.Option("--help-config", help="List every config field and exit.")] = False,
 ) -> None:
-    """Train an agent. Overrides follow as KEY=VALUE (e.g. algo=grpo env=Sokoban-v0 grpo.clip_high=0.28).
-
-    Example: distillgym train algo=sft iterations=20 out_dir=runs/train/sft
-    """
+    """Train an agent (the help text is `_train_help()`: it names every algorithm)."""
     from distillgym.trainers.config import TrainConfig, describe, load_config
 
     if help_config:

@@ -1,4 +1,4 @@
-"""Rollout collection, losses, one file per training algorithm, and the training loop (see DESIGN.md).
+"""Rollout collection, losses, one file per training algorithm, and the training loop (docs/design.md).
 
 `ALGORITHMS[name]` is the algorithm's module: its `Config` dataclass, `setup(run, cfg)` and
 `iteration(run, cfg) -> metrics`. Modules import on first use (torch is needed only then).
@@ -18,6 +18,19 @@ _MODULES = {
     "pi_distill": "distillgym.trainers.pi_distill",
     "skill_sd": "distillgym.trainers.skill_sd",
 }
+
+#: One line per algorithm, for `distillgym train --help` (kept here so that listing them imports no torch).
+SUMMARIES = {
+    "sft": "imitate expert demonstrations (token NLL), also under the teacher's prompt (a self-teacher's warm start)",
+    "grpo": "group-relative policy gradient with the PPO clip (GiGPO step advantages with grpo.advantage=gigpo)",
+    "opd": "on-policy distillation (GKD): the student samples, a teacher scores every token (generalized JSD)",
+    "opsd": "on-policy self-distillation: the teacher is the model itself, shown the step's privileged info",
+    "pi_distill": "pi-Distill: one model trained as a privileged teacher and as the student on the teacher's samples",
+    "skill_sd": "Skill-SD: GRPO plus distillation toward the model with a retrieved skill in its prompt",
+}
+
+if set(SUMMARIES) != set(_MODULES):
+    raise RuntimeError("every algorithm needs a one-line summary")
 
 
 class _Algorithms(Mapping[str, ModuleType]):

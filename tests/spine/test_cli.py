@@ -60,3 +60,16 @@ def test_expert_command_reports_success() -> None:
     result = runner.invoke(app, ["expert", "Sokoban-6x6-2-v0", "--episodes", "5", "--no-show"])
     assert result.exit_code == 0, result.output
     assert "| distillgym/Sokoban-6x6-2-v0 | 5 | 5/5 (100%)" in result.output
+
+
+def test_train_help_names_every_algorithm_and_help_config_documents_their_fields() -> None:
+    from distillgym.trainers import ALGORITHMS
+
+    result = runner.invoke(app, ["train", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    for name in ALGORITHMS:
+        assert f"{name}: " in result.output, name
+    result = runner.invoke(app, ["train", "--help-config"])
+    assert result.exit_code == 0
+    for name in ALGORITHMS:
+        assert f"{name}.* fields:" in result.output, name
