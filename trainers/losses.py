@@ -1,4 +1,4 @@
-"""Loss functions: pure functions over tensors, shared by every trainer (math in shared ALGORITHMS.md).
+"""Loss functions: pure functions over tensors, shared by every trainer (the objectives: docs/algorithms.md).
 
 Shapes: per-token tensors are [B, T] (B sequences, T completion positions), `mask` is 1 on tokens that learn
 (model tokens) and 0 elsewhere (environment tokens, padding); logits are [B, T, V]. Masked positions never

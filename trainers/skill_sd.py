@@ -1,4 +1,4 @@
-"""Skill-SD: skill-conditioned self-distillation (shared ALGORITHMS.md, "Skill-SD").
+"""Skill-SD: skill-conditioned self-distillation (docs/algorithms.md).
 
 Each iteration: a skill is chosen per training task from the skill store by UCB; the student acts on the plain
 task prompt (G rollouts per task); the teacher (the same weights, synced every iteration: its log-probabilities are

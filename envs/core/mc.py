@@ -1,4 +1,4 @@
-"""Monte-Carlo action values from a snapshot, vectorized over rollouts (ProAct's MC-Critic, see ALGORITHMS.md).
+"""Monte-Carlo action values from a snapshot, vectorized over rollouts (ProAct's MC-Critic).
 
 Q_MC(s, a) = 1/M sum_m [ r(s, a) + sum_{t>=1} gamma^t r_t ]: take `a` from the env's current state, then follow
 a rollout policy (uniformly random by default) for up to `horizon` steps in total. Every family provides a

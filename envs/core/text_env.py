@@ -1,4 +1,4 @@
-"""The text-environment contract shared by every distillgym family (see shared DESIGN.md, "environment contract").
+"""The text-environment contract shared by every distillgym family (docs/design.md, "The environment contract").
 
 A `TextEnv` is a `gymnasium.Env[str, str]`: observations and actions are text. Subclasses implement a handful of
 hooks (`_new_task`, `_apply`, `_board_text`, ...); this base class owns what must be identical in every family:
