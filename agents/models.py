@@ -66,7 +66,8 @@ def environment_text(episodes_per_env: int = 4, seed: int = 0, max_steps: int = 
         if entry.external:  # needs TextWorld or downloaded data: the tokenizer must build anywhere
             continue
         env = gym.make(entry.id, privileged=False)
-        if families is not None and env.unwrapped.family not in families:
+        core: Any = env.unwrapped
+        if families is not None and core.family not in families:
             env.close()
             continue
         for k in range(episodes_per_env):
@@ -74,7 +75,7 @@ def environment_text(episodes_per_env: int = 4, seed: int = 0, max_steps: int = 
             yield info["task"]
             yield obs
             for _ in range(max_steps):
-                move = env.unwrapped.expert_action() if k % 2 == 0 else rng.choice(words)
+                move = core.expert_action() if k % 2 == 0 else rng.choice(words)
                 obs, _, terminated, truncated, info = env.step(move or "Up")
                 yield f"{move}\n{obs}"
                 if terminated or truncated:

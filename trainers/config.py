@@ -89,7 +89,7 @@ def describe(cls: type) -> str:
     docs = _field_doc(cls)
     lines = []
     for f in fields(cls):
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        default = f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
         lines.append(f"  {f.name} = {default!r}    # {docs.get(f.name, '')}")
     return "\n".join(lines)
 

@@ -11,18 +11,18 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 import torch
 
 from distillgym.agents.generation import SamplingParams, TransformersBackend, completion_logprobs
-from distillgym.agents.policies import Agent, ModelAgent
+from distillgym.agents.policies import ActRequest, Agent, ModelAgent
 from distillgym.agents.prompts import PastTurn, PromptBuilder
 from distillgym.agents.rollout import collect
 from distillgym.envs.core.text_env import SPLIT_SIZE
 from distillgym.trainers.config import TrainConfig
-from distillgym.types import Episode, Sample
+from distillgym.types import Episode, Sample, Turn
 
 
 def pick_device(name: str) -> torch.device:
@@ -99,7 +99,8 @@ def train_tasks(cfg: TrainConfig, iteration: int) -> list[int]:
     return [(start + i) % SPLIT_SIZE for i in range(cfg.tasks_per_iter)]
 
 
-def model_agent(run: Run, *, privileged: bool | str = False, temperature: float | None = None) -> ModelAgent:
+def model_agent(run: Run, *, privileged: bool | str | Callable[[ActRequest], str | None] = False,
+                temperature: float | None = None) -> ModelAgent:  # fmt: skip
     cfg = run.cfg
     t = cfg.temperature if temperature is None else temperature
     sampling = SamplingParams(temperature=t, top_p=cfg.top_p, max_tokens=cfg.max_tokens)
@@ -158,6 +159,13 @@ def make_batch(samples: list[Sample], device: torch.device, advantages: Sequence
     )
 
 
+@overload
+def logprobs(model: Any, samples: Sequence[Sample], pad_id: int, *, prompts: Sequence[Sequence[int]] | None = None,
+             temperature: float = 1.0, logits: Literal[True]) -> tuple[torch.Tensor, torch.Tensor]: ...  # fmt: skip
+@overload
+def logprobs(model: Any, samples: Sequence[Sample], pad_id: int, *, prompts: Sequence[Sequence[int]] | None = None,
+             temperature: float = 1.0, logits: bool = False
+             ) -> tuple[torch.Tensor, torch.Tensor | None]: ...  # fmt: skip
 def logprobs(model: Any, samples: Sequence[Sample], pad_id: int, *, prompts: Sequence[Sequence[int]] | None = None,
              temperature: float = 1.0, logits: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:  # fmt: skip
     """Log-probabilities [B, T] of the samples' completion ids (under their own prompts, or `prompts`), with
@@ -246,7 +254,8 @@ def optimize(
         grad_norm = torch.nn.utils.clip_grad_norm_(params, run.cfg.max_grad_norm or float("inf"))
         run.optimizer.step()
         run.scheduler.step()
-        out = {"loss": loss_total, "grad_norm": float(grad_norm), "lr": run.scheduler.get_last_lr()[0], **totals}
+        out = {"loss": loss_total, "grad_norm": float(grad_norm), "lr": float(run.scheduler.get_last_lr()[0]),
+               **totals}
     return out
 
 
@@ -292,7 +301,7 @@ def episode_metrics(episodes: Sequence[Episode]) -> dict[str, float]:
         "success": float(np.mean([e.success for e in episodes])),
         "steps": float(np.mean([e.num_steps for e in episodes])),
         "tokens": float(np.mean([e.num_completion_tokens for e in episodes])),
-        "invalid": float(np.mean([t.invalid_action for e in episodes for t in e.turns] or [0.0])),
+        "invalid": float(np.mean([float(t.invalid_action) for e in episodes for t in e.turns] or [0.0])),
     }
 
 
@@ -317,7 +326,7 @@ def tokenize_demonstrations(run: Run, episodes: Sequence[Episode], *,
             out.append(ep)
             continue
         past: list[PastTurn] = []
-        turns = []
+        turns: list[Turn] = []
         for turn in ep.turns:
             text = reply_text(turn.action)
             ids = list(run.tokenizer(text, add_special_tokens=False)["input_ids"]) + ([eos] if eos is not None else [])

@@ -11,7 +11,7 @@ import json
 import random
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -50,7 +50,7 @@ def setup(cfg: TrainConfig) -> Run:
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay,
                                   fused=device.type in ("cpu", "cuda"))  # fmt: skip
     total_steps = cfg.iterations * cfg.updates_per_iter
-    family = gym.make(env_id, **cfg.env_kwargs).unwrapped.family
+    family = cast(Any, gym.make(env_id, **cfg.env_kwargs).unwrapped).family
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     backend = TransformersBackend(model, tokenizer, batch_size=max(cfg.num_envs, 1))
@@ -158,11 +158,11 @@ def train(cfg: TrainConfig, algo_cfg: Any, *, resume: bool = False) -> Run:
             run.iteration += 1
             metrics = {"iteration": run.iteration, "env_steps": run.env_steps, "gen_tokens": run.gen_tokens,
                        **metrics, "time/iteration_s": time.perf_counter() - t}  # fmt: skip
-            last = run.iteration == cfg.iterations
-            if last or (cfg.eval_every and run.iteration % cfg.eval_every == 0):
+            final = run.iteration == cfg.iterations
+            if final or (cfg.eval_every and run.iteration % cfg.eval_every == 0):
                 metrics.update(evaluate(run, teacher=teacher_context(algo, run, algo_cfg)))
             logger.log(metrics)
-            if last or run.iteration % max(1, cfg.checkpoint_every) == 0:
+            if final or run.iteration % max(1, cfg.checkpoint_every) == 0:
                 checkpoint.save(run, algo_cfg)
             bar.update(1)
             shown = {k.split("/")[-1]: f"{v:.3g}" for k, v in metrics.items() if k in ("loss", "reward",
@@ -171,10 +171,10 @@ def train(cfg: TrainConfig, algo_cfg: Any, *, resume: bool = False) -> Run:
     finally:
         bar.close()
         logger.close()
-    final = run.out / "model"
+    final_dir = run.out / "model"
     model = run.model.merge_and_unload() if cfg.lora and hasattr(run.model, "merge_and_unload") else run.model
-    model.save_pretrained(final)
-    run.tokenizer.save_pretrained(final)
+    model.save_pretrained(final_dir)
+    run.tokenizer.save_pretrained(final_dir)
     plot_learning_curve(read_metrics(run.out), run.out / "learning_curve.png", title=f"{cfg.algo} on {cfg.env}")
     return run
 

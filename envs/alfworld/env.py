@@ -94,6 +94,13 @@ class _Checkpoint:
     """
 
     __slots__ = ("facts", "game_state", "last_action", "moves", "operators", "state_id", "token")
+    facts: Any
+    game_state: Any
+    last_action: Any
+    moves: Any
+    operators: Any
+    state_id: Any
+    token: Any
 
     def __init__(self, **kwargs: Any) -> None:
         for k, v in kwargs.items():

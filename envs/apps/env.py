@@ -96,10 +96,10 @@ class AppsEnv(TextEnv[str]):
         self.templates = templates
         self.action_format = action_format
         if isinstance(limits, dict):
-            unknown = set(limits) - set(Limits.__dataclass_fields__)
-            if unknown:
+            unknown_limits = set(limits) - set(Limits.__dataclass_fields__)
+            if unknown_limits:
                 known = sorted(Limits.__dataclass_fields__)
-                raise ValueError(f"unknown sandbox limit(s) {sorted(unknown)}; known: {known}")
+                raise ValueError(f"unknown sandbox limit(s) {sorted(unknown_limits)}; known: {known}")
             limits = Limits(**limits)
         self.limits = limits or Limits()
         if isolation is not None and isolation not in LEVELS:

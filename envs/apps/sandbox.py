@@ -51,7 +51,7 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from distillgym.envs.apps.isolation import WORKER_DEST, IsolationError, Jail, default_level, require
 from distillgym.envs.apps.worker import DEFAULT_ALLOWED_MODULES, FRAME_HEADER, KINDS, dumps, frame
@@ -757,7 +757,7 @@ class Sandbox:
             if type(head.get(key)) is not bool:
                 raise _Dead(f"reply {key} is not a bool")
         cpu = head.get("cpu")
-        if type(cpu) not in (int, float) or not 0 <= cpu < 1e9:
+        if type(cpu) not in (int, float) or not 0 <= cast(float, cpu) < 1e9:
             raise _Dead("reply cpu is not a number")
         if head["commit"] and kind not in (None, "exception", "forbidden", "output_limit"):
             raise _Dead(f"a {kind} result cannot commit state")

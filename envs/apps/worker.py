@@ -171,9 +171,10 @@ def _not_serializable(obj: Any) -> Any:
 
 # The protocol's JSON goes straight to the C accelerators, bound here at import: agent code can patch json's Python
 # classes (`json.JSONEncoder.encode = ...`), and must not reach the worker's own encoding and decoding that way.
-_C_ENCODER = json.encoder.c_make_encoder
-_C_ENCODE_STR = json.encoder.c_encode_basestring
-_SCAN = json.JSONDecoder().scan_once  # a C scanner holding its own parse settings
+# (CPython's private accelerators: typeshed does not declare them)
+_C_ENCODER = json.encoder.c_make_encoder  # type: ignore[attr-defined]
+_C_ENCODE_STR = json.encoder.c_encode_basestring  # type: ignore[attr-defined]
+_SCAN = json.JSONDecoder().scan_once  # type: ignore[attr-defined]  # a C scanner holding its own parse settings
 
 
 def dumps(obj: Any) -> bytes:
@@ -679,7 +680,7 @@ class Channel:
             raise ChannelBroken()
         if reply.get("op") == "return":
             return reply.get("value")
-        error = CALL_ERRORS.get(reply.get("type"), ApiError)
+        error = CALL_ERRORS.get(str(reply.get("type")), ApiError)
         raise error(str(reply.get("message", "")))
 
 
@@ -1039,7 +1040,8 @@ class Worker:
         self.guard.violations.clear()
         error: BaseException | None = None
         saved = sys.stdout, sys.stderr
-        sys.stdout = sys.stderr = capture  # type: ignore[assignment]
+        sys.stdout = sys.stderr = capture
+        assert compiled is not None  # a cell with problems returned above
         self.guard.exec_code = compiled
         self.running = True
         try:
@@ -1088,7 +1090,7 @@ class Worker:
                 if code.co_filename == CELL_FILENAME:
                     entries.append((tb.tb_lineno, code.co_name))
                 tb = tb.tb_next
-            code = tb = None
+            code = tb = None  # type: ignore[assignment]  # drop the frames' references
         self.running = True  # str(error) may run the cell's own __str__: keep it under the CPU limit
         signal.setitimer(signal.ITIMER_PROF, 0.5)
         try:

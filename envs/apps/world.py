@@ -8,6 +8,7 @@ shipping emails match shop orders, gift-idea notes name people with upcoming bir
 
 import random
 from datetime import datetime, timedelta
+from typing import Any
 
 from distillgym.envs.apps.base import DEFAULT_NOW
 
@@ -56,7 +57,7 @@ P2P = [("Dinner at {r}", 18, 85), ("Groceries", 12, 90), ("Concert tickets", 40,
        ("Birthday gift for {p}", 20, 80), ("Gas money", 15, 60), ("Brunch at {r}", 15, 55), ("Book club snacks", 6, 25),
        ("Weekend cabin", 120, 300), ("Team lunch", 12, 40), ("Fantasy league dues", 20, 50), ("Paint supplies", 10, 45)]
 
-PRODUCTS = {
+PRODUCTS: dict[str, tuple[list[Any], ...]] = {
     "Electronics": (["Wireless Headphones", 40, 300], ["USB-C Charger", 15, 60], ["Bluetooth Speaker", 25, 200],
                     ["Mechanical Keyboard", 50, 180], ["Wireless Mouse", 15, 80], ["27-inch Monitor", 150, 450],
                     ["Smartwatch", 90, 400], ["Portable SSD 1TB", 60, 160], ["Webcam", 30, 120]),
@@ -181,7 +182,8 @@ class _Gen:
                 + ["neighbor"] + ["classmate"] * r.randint(1, 2) + ["friend"] * self.n(0, 2))
         lasts = [x for x in LAST_NAMES if x != user_last]
         r.shuffle(lasts)
-        contacts, seen_emails = [], {self.user["email"]}
+        contacts: list[dict[str, Any]] = []
+        seen_emails = {self.user["email"]}
         for i, kind in enumerate(plan):
             first = firsts.pop() if firsts else f"Alex{i}"
             if kind in ("parent", "sibling"):
@@ -216,7 +218,7 @@ class _Gen:
             soon = NOW + timedelta(days=r.randint(1, 40))
             c["birthday"] = f"{c['birthday'][:4]}-{soon.month:02d}-{min(soon.day, 28):02d}"
         self.contacts = contacts
-        self.by_rel = {}
+        self.by_rel: dict[str, list[dict[str, Any]]] = {}
         for c in contacts:
             for rel in c["relationships"]:
                 self.by_rel.setdefault(rel, []).append(c)
@@ -256,7 +258,7 @@ class _Gen:
             return self.nid("threads")
 
         # Meeting requests from coworkers (some answered), with matching calendar invitations.
-        self.meetings = []
+        self.meetings: list[tuple[Any, ...]] = []
         for _ in range(self.n(2, 4)):
             c = self.pick("coworker", "manager")
             proj = r.choice(PROJECTS)
@@ -275,7 +277,7 @@ class _Gen:
                 e["read"] = True
             self.meetings.append((c, proj, start))
         # Invoices with attachments.
-        self.invoices = []
+        self.invoices: list[tuple[Any, ...]] = []
         for vendor, addr, lo, hi in self.sample(VENDORS, self.n(2, 3)):
             amount = round(r.uniform(lo, hi), 2)
             inv = f"INV-{r.randint(10000, 99999)}"
@@ -289,7 +291,7 @@ class _Gen:
                        attachments=[{"name": f"invoice_{inv}.txt", "content": content}])
             self.invoices.append((vendor, addr, amount, inv, due))
         # Trips: flight + hotel confirmations, matching calendar events and a trip file.
-        self.trips = []
+        self.trips: list[tuple[Any, ...]] = []
         for _ in range(r.randint(1, 2)):
             city = r.choice([c for c in TRAVEL_CITIES if c not in [x[0] for x in self.trips]])
             depart = self.slot(r.randint(6, 45), r.choice((7, 9, 12, 15, 18)), r.choice((0, 15, 40)))
@@ -309,19 +311,19 @@ class _Gen:
                        f"booked. Total: ${hotel_price:.2f}.\n\n{HOTEL}", self.past(24, 1), labels=["travel"])
             self.trips.append((city, depart, back, flight, code, price, hotel_price))
         # Birthday party invitations from friends (matching calendar events).
-        self.parties = []
+        self.parties: list[tuple[Any, ...]] = []
         for _ in range(r.randint(1, 2)):
             c = self.pick("friend", "sibling")
-            day = self.slot(r.randint(3, 25), r.choice((18, 19, 20)))
+            party_at = self.slot(r.randint(3, 25), r.choice((18, 19, 20)))
             place = r.choice(RESTAURANTS)
             guests = [x["email"] for x in self.sample(self.by_rel.get("friend", self.contacts), 2) if x is not c]
             self.email(thread(), c["email"], c["name"], [me], f"Party at {place}!",
-                       f"Hey {fu}!\n\nI'm celebrating my birthday on {day.strftime('%A %B %d')} at {place}, "
-                       f"starting {day.strftime('%I %p').lstrip('0')}. Hope you can make it!\n\n{c['first_name']}",
+                       f"Hey {fu}!\n\nI'm celebrating my birthday on {party_at.strftime('%A %B %d')} at {place}, "
+                       f"starting {party_at.strftime('%I %p').lstrip('0')}. Hope you can make it!\n\n{c['first_name']}",
                        self.past(10, 0.5), cc=guests)
-            self.parties.append((c, day, place, guests))
+            self.parties.append((c, party_at, place, guests))
         # Dinner splits: friend says they sent a payment request (matching payments.requests).
-        self.splits = []
+        self.splits: list[tuple[Any, ...]] = []
         for _ in range(self.n(2, 3)):
             c = self.pick("friend", "roommate", "coworker")
             place = r.choice(RESTAURANTS)
@@ -473,7 +475,7 @@ class _Gen:
         has_acct = {a["email"] for a in accounts}
         people = [c for c in self.contacts if c["email"] in has_acct]
         nets = [("visa", "Visa"), ("mastercard", "Mastercard"), ("amex", "Amex")]
-        cards = []
+        cards: list[dict[str, Any]] = []
         names = self.sample(["Everyday Debit", "Travel Rewards", "Cashback Card", "Business Card", "Student Card"],
                          r.randint(2, 3))
         for i, name in enumerate(names):
@@ -487,7 +489,7 @@ class _Gen:
                           "last_four": f"{r.randint(0, 9999):04d}",
                           "expiry_date": f"{NOW.year - 1}-{r.randint(1, 12):02d}",
                           "balance": round(r.uniform(50, 300), 2), "owner_name": self.user["name"]})
-        txs = []
+        txs: list[dict[str, Any]] = []
         for _ in range(self.n(30, 45)):
             c = r.choice(people)
             desc, lo, hi = r.choice(P2P)
@@ -501,7 +503,7 @@ class _Gen:
                         "amount": round(r.uniform(lo, hi), 2), "description": desc, "created_at": self.past(95, 0.3),
                         "payment_method": ("card" if card else "balance") if sent else "balance",
                         "payment_card_id": card})
-        reqs = []
+        reqs: list[dict[str, Any]] = []
         for c, place, share, at in self.splits:
             if c["email"] not in has_acct:
                 continue
@@ -545,7 +547,8 @@ class _Gen:
     # ------------------------------------------------------------------------------------------------- shop
     def shop(self) -> None:
         r = self.rng
-        products, names = [], set()
+        products: list[dict[str, Any]] = []
+        names: set[str] = set()
         for cat, items in PRODUCTS.items():
             for item, lo, hi in items:
                 if r.random() < 0.4 * (2 - self.k) and len(products) > 20:
@@ -562,14 +565,15 @@ class _Gen:
                                      "rating": round(r.triangular(2.5, 5.0, 4.3), 1),
                                      "num_ratings": r.randint(0, 2500), "stock": r.choice((0, 3, 8, 15, 25, 40, 60)),
                                      "description": f"{item} by {brand}. {r.choice(self._blurbs)}"})
-        orders, reviews = [], []
+        orders: list[dict[str, Any]] = []
+        reviews: list[dict[str, Any]] = []
         addr = self.user["address"]
         card_ids = [c["id"] for c in self.cards if c["expiry_date"] >= DEFAULT_NOW[:7]]
         for _ in range(self.n(6, 9)):
             picks = self.sample(products, r.randint(1, 3))
-            items = [{"product_id": p["id"], "name": p["name"], "unit_price": p["price"], "quantity": r.choice(
-                (1, 1, 1, 2))} for p in picks]
-            sub = round(sum(i["unit_price"] * i["quantity"] for i in items), 2)
+            bought: list[dict[str, Any]] = [{"product_id": p["id"], "name": p["name"], "unit_price": p["price"],
+                                             "quantity": r.choice((1, 1, 1, 2))} for p in picks]  # fmt: skip
+            sub = round(sum(i["unit_price"] * i["quantity"] for i in bought), 2)
             ship = 0.0 if sub >= 35 else 4.99
             created = datetime.fromisoformat(self.past(75, 0.2))
             age = (NOW - created).days
@@ -578,7 +582,7 @@ class _Gen:
             delivered = _iso(created + timedelta(days=r.randint(2, 4))) if status in ("delivered", "returned") else None
             if delivered and delivered > DEFAULT_NOW:
                 delivered = DEFAULT_NOW
-            orders.append({"id": 0, "items": items, "subtotal": sub, "shipping_fee": ship,
+            orders.append({"id": 0, "items": bought, "subtotal": sub, "shipping_fee": ship,
                            "total": round(sub + ship, 2), "payment_card_id": r.choice(card_ids),
                            "shipping_address": addr, "status": status, "created_at": _iso(created),
                            "delivered_at": delivered, "updated_at": delivered or _iso(created)})
@@ -656,7 +660,8 @@ class _Gen:
     # ------------------------------------------------------------------------------------------------- todo
     def todo(self) -> None:
         r = self.rng
-        lists, tasks = [], []
+        lists: list[dict[str, Any]] = []
+        tasks: list[dict[str, Any]] = []
         for name in self.sample(list(TODO_LISTS), self.n(3, 4) if self.k < 1.5 else 4):
             lid = len(lists) + 1
             lists.append({"id": lid, "name": name, "created_at": self.past(200, 60)})
@@ -719,7 +724,9 @@ class _Gen:
     # ------------------------------------------------------------------------------------------------- music
     def music(self) -> None:
         r = self.rng
-        artists, albums, songs = [], [], []
+        artists: list[dict[str, Any]] = []
+        albums: list[dict[str, Any]] = []
+        songs: list[dict[str, Any]] = []
         names: set[str] = set()
         titles: set[str] = set()
         for _ in range(self.n(10, 13)):
@@ -735,8 +742,8 @@ class _Gen:
                             "follower_count": r.randint(500, 2_000_000)})
             for _ in range(r.randint(1, 2)):
                 year = r.randint(1975, 2025)
-                album = {"id": len(albums) + 1, "title": self._title(r, titles), "artist_id": aid, "genre": genre,
-                         "release_year": year, "song_ids": []}
+                album: dict[str, Any] = {"id": len(albums) + 1, "title": self._title(r, titles), "artist_id": aid,
+                                         "genre": genre, "release_year": year, "song_ids": []}
                 albums.append(album)
                 for _ in range(r.randint(3, 6)):
                     sid = len(songs) + 1
@@ -746,7 +753,7 @@ class _Gen:
                                   "play_count": int(r.paretovariate(1.2) * 2000)})
                     album["song_ids"].append(sid)
         ids = [s["id"] for s in songs]
-        playlists = []
+        playlists: list[dict[str, Any]] = []
         for title in self.sample(["Morning Run", "Focus", "Road Trip", "Chill Evening", "Party Mix", "Rainy Day",
                                "Throwbacks", "Dinner Jazz"], self.n(3, 5)):
             created = self.past(200, 10)
@@ -798,7 +805,7 @@ class _Gen:
         self.files()
         self.music()
         emails = sorted(self.emails, key=lambda e: (e["sent_at"], e["id"]))
-        remap = {}
+        remap: dict[Any, Any] = {}
         for i, e in enumerate(emails, 1):
             remap.setdefault(e["thread_id"], len(remap) + 1)
             e["id"] = i

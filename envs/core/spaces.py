@@ -71,13 +71,14 @@ def _from_code_points(codes: np.ndarray) -> str:
     return codes[codes > 0].astype("<u4").tobytes().decode("utf-32-le")
 
 
+# gymnasium types the dispatch fallback over Space[T], which mypy cannot match with a subclass
 @flatten.register(TextSpace)
-def _flatten_text_space(space: TextSpace, x: str) -> np.ndarray:
+def _flatten_text_space(space: TextSpace, x: str) -> np.ndarray:  # type: ignore[misc]
     return _to_code_points(space, x)
 
 
 @unflatten.register(TextSpace)
-def _unflatten_text_space(space: TextSpace, x: np.ndarray) -> str:
+def _unflatten_text_space(space: TextSpace, x: np.ndarray) -> str:  # type: ignore[misc]
     return _from_code_points(x)
 
 

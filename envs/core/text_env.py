@@ -63,7 +63,7 @@ class TextEnv(gym.Env[str, str], Generic[ActT]):
         render_mode: None, "ansi" (render() returns the text) or "human" (render() prints it).
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi", "human"], "render_fps": 4}
+    metadata: dict[str, Any] = {"render_modes": ["ansi", "human"], "render_fps": 4}  # noqa: RUF012 (gymnasium's)
     family: ClassVar[str] = "text"
     max_observation_length: ClassVar[int] = 8192
     max_action_length: ClassVar[int] = 1 << 20

@@ -117,14 +117,14 @@ class Game2048Env(TextEnv[int]):
         logic.spawn_cells(cells, self._rng)
         self._set_cells(cells)
         self._score += score
-        feedback = [f"Moved {name}: +{score} points." if score else f"Moved {name}."]
+        notes = [f"Moved {name}: +{score} points." if score else f"Moved {name}."]
         reached = self.is_success() and not had_target
         if reached:
-            feedback.append(f"You made the {self.target_tile} tile!")
+            notes.append(f"You made the {self.target_tile} tile!")
         over = not any(self._moves().legal)
         if over:
-            feedback.append("No move is left: game over.")
-        return float(score), over or (reached and self.end_on_target), " ".join(feedback)
+            notes.append("No move is left: game over.")
+        return float(score), over or (reached and self.end_on_target), " ".join(notes)
 
     def _board_text(self) -> str:
         n = self.size

@@ -161,8 +161,9 @@ class Expectimax:
         """(4,) expected heuristic value of each move from the (n, n) board; -inf for illegal moves."""
         board = np.asarray(board, dtype=np.int8).reshape(self.size, self.size)
         # A move raises the largest tile by at most one step: use packed boards while no leaf can pass their limit.
-        fits = self._packed is not None and int(board.max()) + self.depth - 1 <= logic.PACKED_MAX_EXPONENT
-        backend: _Packed4 | _Generic = self._packed if fits else self._generic
+        packed = self._packed
+        fits = packed is not None and int(board.max()) + self.depth - 1 <= logic.PACKED_MAX_EXPONENT
+        backend: _Packed4 | _Generic = packed if packed is not None and fits else self._generic
         after, legal = backend.moves(backend.encode(board))
         values = np.full(4, -np.inf)
         if legal.any():

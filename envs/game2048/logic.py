@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -141,7 +142,7 @@ class Moves:
         row_moves = [_slide_both_ways(r) for r in rows]
         col_moves = [_slide_both_ways(c) for c in cols]
         # Per action: the new lines (columns for Up/Down, rows for Left/Right) and their scores.
-        self._slid = [
+        self._slid: list[tuple[list[Any], int, list[tuple[int, ...]]]] = [
             (col_moves, 0, cols),
             (col_moves, 2, cols),
             (row_moves, 0, rows),
@@ -336,7 +337,7 @@ INFO_MOVED = 1 << 60  # bits 60-62: number of lines that moved
 _U64, _I64 = np.uint64, np.int64
 
 
-def _c(value: int, dtype: type = _I64) -> np.ndarray:
+def _c(value: float, dtype: type = _I64) -> np.ndarray:
     """A 0-d array constant: the cheapest operand for a numpy call (a Python or numpy scalar costs more)."""
     return np.array(value, dtype=dtype)
 
@@ -510,7 +511,7 @@ def game_over_batch(boards: np.ndarray) -> np.ndarray:
     """(B,) bool: no empty cell and no two equal neighbours (no move changes the board)."""
     flat = _as_flat(boards)
     n = _size_of(flat)
-    over = flat.all(axis=1)
+    over = np.asarray(flat.all(axis=1))
     idx = np.flatnonzero(over)
     if idx.size:
         s = flat[idx].reshape(-1, n, n)
@@ -568,7 +569,8 @@ def _python_tables() -> tuple[memoryview, memoryview, memoryview]:
     """Views of the packed tables whose items index straight to Python ints (no copy)."""
     t = packed4_tables()
     rec = t.moves.view(np.uint64).reshape(-1, 2)
-    return memoryview(rec[:, 0]), memoryview(rec[:, 1]), memoryview(t.select)
+    # numpy arrays are buffers; its stubs do not say so
+    return memoryview(rec[:, 0]), memoryview(rec[:, 1]), memoryview(t.select)  # type: ignore[arg-type]
 
 
 def _stuck_int(x: int) -> bool:

@@ -121,9 +121,9 @@ def generate(seed: int, config: HouseholdConfig, pool: str) -> Household:
             for kind, spec in sorted(RECEPTACLES.items())
             if room in spec.counts
         }
-        for kinds in required:
-            if not any(counts.get((room, k), 0) for room in rooms for k in kinds):
-                choices = [(room, k) for room in rooms for k in kinds if (room, k) in counts]
+        for need in required:
+            if not any(counts.get((room, k), 0) for room in rooms for k in need):
+                choices = [(room, k) for room in rooms for k in need if (room, k) in counts]
                 counts[rng.choice(choices)] = 1
         signature = tuple(sorted((room, kind, c) for (room, kind), c in counts.items() if c))
         if layout_is_unseen(signature) == want_unseen:

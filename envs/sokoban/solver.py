@@ -55,7 +55,7 @@ def tables(layout: Layout) -> Tables:
         per_target.append(tuple(dist))
     min_dist = tuple(min(col) for col in zip(*per_target, strict=True))
     w = layout.width
-    blocks = []
+    blocks: list[tuple[tuple[int, ...], ...]] = []
     for cell in range(n):
         if walls[cell] or cell < w or cell >= n - w:
             blocks.append(())

@@ -77,7 +77,7 @@ def game_settings(preset: str, given: Mapping[str, Any], food_split: str | None 
     unknown = sorted(k for k, v in given.items() if v is not None and k not in defaults)
     if unknown:
         raise ValueError(f"option(s) {unknown} do not apply to preset {preset!r} (it takes {sorted(defaults)})")
-    settings = {k: given.get(k) if given.get(k) is not None else v for k, v in defaults.items()}
+    settings: dict[str, Any] = {k: given.get(k) if given.get(k) is not None else v for k, v in defaults.items()}
     if preset == "coin_collector" and not 1 <= int(settings["level"]) <= 300:
         raise ValueError(f"coin_collector level must be in 1..300, got {settings['level']}")
     if preset == "treasure_hunter" and not 1 <= int(settings["level"]) <= 30:

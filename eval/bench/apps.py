@@ -28,7 +28,11 @@ READ = "print(apis.mail.list_emails(page_limit=5))"
 def bench_single(tasks: int) -> dict[str, Any]:
     env = AppsEnv(templates="all")
     names = sorted(TEMPLATES)
-    resets, first, expert, read, trivial = [], [], [], [], []
+    resets: list[float] = []
+    first: list[float] = []
+    expert: list[float] = []
+    read: list[float] = []
+    trivial: list[float] = []
     for k in range(tasks):
         t = time.perf_counter()
         obs, info = env.reset(seed=k, options={"template": names[k % len(names)]})

@@ -34,7 +34,7 @@ from distillgym.eval.bench.common import timed
 
 #: ProAct's own example state (their __main__), and a mid-game state reached by the expert (see mid_game_board).
 PROACT_STATE = [[2, 16, 4, 16], [2, 128, 64, 4], [8, 16, 8, 2], [4, 4, 2, 4]]
-MC_SETTINGS = {"num_rollouts": 1000, "horizon": 1000, "gamma": 0.9}
+MC_SETTINGS: dict[str, Any] = {"num_rollouts": 1000, "horizon": 1000, "gamma": 0.9}
 
 
 # ----------------------------------------------------------------------------------------------- ProAct's reference
@@ -170,7 +170,7 @@ def mc_speed(grid: list[list[int]], calls: int, anchor_rollouts: int) -> dict[st
 
 def expert_games(games: int, seed: int, max_moves: int, depth: int | None) -> dict[str, Any]:
     """Play `games` seeded 4x4 games with the expert to the end; max tiles, moves and decision times."""
-    kwargs = {} if depth is None else {"expert_depth": depth}
+    kwargs: dict[str, Any] = {} if depth is None else {"expert_depth": depth}
     env = Game2048Env(privileged=False, end_on_target=False, max_steps=max_moves, **kwargs)
     max_tiles, scores, moves, decide = [], [], [], []
     for g in range(games):

@@ -76,6 +76,7 @@ class Payments(App):
 
     def _add_balance(self, email: str, delta: float) -> None:
         a = self._account(email, create=True)
+        assert a is not None  # create=True always returns the account
         a["balance"] = money(a["balance"] + delta)
 
     def _name_of(self, email: str) -> str:

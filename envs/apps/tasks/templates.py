@@ -13,6 +13,7 @@ import random
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from distillgym.envs.apps.evaluation import Change, Expect
 from distillgym.envs.apps.tasks.base import Task, template
@@ -52,8 +53,8 @@ def _q(text: str) -> str:
     return repr(text)
 
 
-def _task(name: str, level: int, instruction: str, solution: str, **kw: object) -> Task:
-    return Task(template=name, difficulty=level, instruction=instruction, solution=solution, **kw)  # type: ignore[arg-type]
+def _task(name: str, level: int, instruction: str, solution: str, **kw: Any) -> Task:
+    return Task(template=name, difficulty=level, instruction=instruction, solution=solution, **kw)
 
 
 def _added(
@@ -79,7 +80,8 @@ def _removed(
     return Expect(app, table, "removed", where, count, None, label)
 
 
-def _after(c: Change, key: str) -> object:
+def _after(c: Change, key: str) -> Any:
+    """The changed row's value of `key` after the change (None where it has none)."""
     return (c.after or {}).get(key)
 
 
@@ -342,7 +344,7 @@ def send_money(rng: random.Random, w: dict) -> Task | None:
     return _task("send_money", 2, f"Send ${amount:.2f} to {p['name']} for {what}, with the description "
                  f"'For {what}'.", sol, ignore=MONEY_BOOKKEEPING,
                  expects=(_added("payments", "transactions", lambda c: _after(c, "receiver_email") == p["email"]
-                                 and abs(float(_after(c, "amount")) - amount) < 0.005  # type: ignore[arg-type]
+                                 and abs(float(_after(c, "amount")) - amount) < 0.005
                                  and _after(c, "description") == f"For {what}", label="the payment"),))  # fmt: skip
 
 
@@ -586,7 +588,7 @@ def schedule_meeting(rng: random.Random, w: dict) -> Task | None:
     )
 
     def ok(c: Change) -> bool:
-        emails = {a["email"] for a in _after(c, "attendees") or []}  # type: ignore[union-attr]
+        emails = {a["email"] for a in _after(c, "attendees") or []}
         return (
             _after(c, "title") == title
             and str(_after(c, "start_time"))[:16] == start[:16]
@@ -682,8 +684,8 @@ def birthday_gifts(rng: random.Random, w: dict) -> Task | None:
     )
     return _task("birthday_gifts", 3, f"Send ${amount:.0f} with the description 'Happy birthday!' to every contact "
                  f"whose birthday is within the next {days} days (today included).", sol, ignore=MONEY_BOOKKEEPING,
-                 expects=tuple(_added("payments", "transactions", lambda c, e=e: _after(c, "receiver_email") == e and
-                                      abs(float(_after(c, "amount")) - amount) < 0.005, count=n,  # type: ignore[arg-type]
+                 expects=tuple(_added("payments", "transactions", lambda c, e=e: _after(c, "receiver_email") == e and  # type: ignore[misc]
+                                      abs(float(_after(c, "amount")) - amount) < 0.005, count=n,
                                       label=f"gift to {e}") for e, n in emails.items()))  # fmt: skip
 
 
@@ -713,7 +715,7 @@ def invite_relationship(rng: random.Random, w: dict) -> Task | None:
     )
 
     def ok(c: Change) -> bool:
-        emails = {a["email"] for a in _after(c, "attendees") or []}  # type: ignore[union-attr]
+        emails = {a["email"] for a in _after(c, "attendees") or []}
         return c.id == ev["id"] and emails == have | new
 
     return _task(
@@ -890,7 +892,7 @@ def prep_tasks_for_day(rng: random.Random, w: dict) -> Task | None:
     )
     return _task("prep_tasks_for_day", 3, f"For each event on my calendar on {day}, add a task titled "
                  f"'Prepare for <event title>' to my {lst['name']!r} to-do list, due {day}.", sol,
-                 expects=tuple(_added("todo", "tasks", lambda c, t=t: _after(c, "title") == t and
+                 expects=tuple(_added("todo", "tasks", lambda c, t=t: _after(c, "title") == t and  # type: ignore[misc]
                                       _after(c, "list_id") == lst["id"] and _after(c, "due_date") == day, count=n,
                                       label=t) for t, n in titles.items()))  # fmt: skip
 
@@ -915,7 +917,7 @@ def playlist_from_history(rng: random.Random, w: dict) -> Task | None:
     return _task("playlist_from_history", 3, f"Create a playlist titled {title!r} with every song I played on {day}, "
                  "each song once.", sol,
                  expects=(_added("music", "playlists", lambda c: _after(c, "title") == title
-                                 and sorted(_after(c, "song_ids") or []) == sorted(want),  # type: ignore[arg-type]
+                                 and sorted(_after(c, "song_ids") or []) == sorted(want),
                                  label="the playlist"),))  # fmt: skip
 
 
