@@ -54,7 +54,7 @@ class TinyConfig:
 
 
 def environment_text(episodes_per_env: int = 4, seed: int = 0, max_steps: int = 60,
-                     families: tuple[str, ...] | None = None) -> Iterator[str]:  # fmt: skip
+                     families: tuple[str, ...] | None = None) -> Iterator[str]:
     """Text an agent meets in every registered native environment (of `families`, None: all): tasks,
     observations, feedback and action words.
 
@@ -100,7 +100,7 @@ def train_tokenizer(texts: Any, vocab_size: int = 2000) -> Any:
     tok.pre_tokenizer = pre_tokenizers.Sequence([
         pre_tokenizers.Split(Regex(ISOLATED), behavior="isolated"),
         pre_tokenizers.ByteLevel(add_prefix_space=False),
-    ])  # fmt: skip
+    ])
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,

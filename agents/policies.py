@@ -128,7 +128,7 @@ class ModelAgent:
     def builder(self, family: str) -> PromptBuilder:
         if family not in self._builders:
             self._builders[family] = PromptBuilder(self.tokenizer, family, history=self.history,
-                                                   privileged_at=self.privileged_at)  # fmt: skip
+                                                   privileged_at=self.privileged_at)
         return self._builders[family]
 
     def _privileged(self, req: ActRequest) -> Mapping[str, Any] | str | None:

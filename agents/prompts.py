@@ -128,7 +128,7 @@ class PromptBuilder:
     """Chat messages and token-level prompts for one family and tokenizer."""
 
     def __init__(self, tokenizer: Any, family: str, *, history: int | None = 4, spec: PromptSpec | None = None,
-                 privileged_at: str = "end"):  # fmt: skip
+                 privileged_at: str = "end"):
         if history is not None and history < 0:
             raise ValueError(f"history must be >= 0 or None (all turns), got {history}")
         if privileged_at not in PRIVILEGED_PLACES:

@@ -190,7 +190,7 @@ class VLLMBackend:
             sc = Scores(logprobs=[float(step[tok].logprob) for step, tok in zip(steps, comps[i], strict=True)])
             if top_k:
                 tops = [sorted((lp.rank, tid, lp.logprob) for tid, lp in step.items() if lp.rank <= top_k)
-                        for step in steps]  # fmt: skip
+                        for step in steps]
                 sc.top_ids = [[tid for _, tid, _ in top] for top in tops]
                 sc.top_logprobs = [[float(lp) for _, _, lp in top] for top in tops]
             results[i] = sc

@@ -222,7 +222,7 @@ def eval_command(
 
     if privileged_at not in PRIVILEGED_PLACES:
         raise typer.BadParameter(f"must be one of {PRIVILEGED_PLACES}, got {privileged_at!r}",
-                                 param_hint="--privileged-at")  # fmt: skip
+                                 param_hint="--privileged-at")
     env_kwargs = _env_kwargs(option)
     out_dir = Path(out) if out else Path("runs/eval") / time.strftime("%Y%m%d-%H%M%S")
     argv = ["distillgym", "eval"]
@@ -238,7 +238,7 @@ def eval_command(
             agent, env_ids, episodes, split=split, seed=seed, num_envs=num_envs, env_kwargs=env_kwargs,
             temperature=temperature, max_tokens=max_tokens, history=None if history < 0 else history,
             batch_size=batch_size, progress=progress, contexts=contexts, privileged_at=privileged_at,
-        )  # fmt: skip
+        )
     except UnknownAgentError as e:
         raise typer.BadParameter(str(e), param_hint="--agent") from e
     except TypeError as e:  # an env option the environment does not take
@@ -298,7 +298,7 @@ def train(
     if evals:
         first, last = evals[0], evals[-1]
         typer.echo(f"held-out success: {100 * first['eval/success']:.1f}% at iteration {first['iteration']} -> "
-                   f"{100 * last['eval/success']:.1f}% at iteration {last['iteration']}")  # fmt: skip
+                   f"{100 * last['eval/success']:.1f}% at iteration {last['iteration']}")
     typer.echo(f"wrote {run.out / 'model'}, {run.out / 'metrics.jsonl'}, {run.out / 'learning_curve.png'}")
 
 
@@ -315,7 +315,7 @@ def quickstart(
     from distillgym.trainers.quickstart import quickstart as run_quickstart
 
     result = run_quickstart(out, sft_iters=sft_iters, rl_iters=rl_iters, seed=seed, eval_episodes=episodes,
-                            progress=progress)  # fmt: skip
+                            progress=progress)
     typer.echo(result["table"])
     typer.echo(f"\nwrote {result['results']}, {result['curve']}")
 
@@ -349,7 +349,7 @@ def skills_list(
         (str(s.id), s.task_family, s.task_key, str(s.uses), f"{s.mean_reward:.3f}", str(s.version),
          " ".join(s.success_analysis.split())[:60])
         for s in skills
-    ]  # fmt: skip
+    ]
     header = ("id", "family", "task", "uses", "mean_reward", "version", "first line")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     for r in [header, *rows]:

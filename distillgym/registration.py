@@ -80,7 +80,7 @@ ENVS: tuple[EnvEntry, ...] = (
              {"preset": "cooking", "recipe": 2, "take": 1, "go": 6, "open": True, "max_steps": 80},
              "TextWorld's tw-cooking (FTWP): 2-ingredient recipe, 1 to fetch, 6 rooms, doors to open, 80 steps",
              external=True),
-)  # fmt: skip
+)
 
 
 def register_envs() -> None:

@@ -93,7 +93,7 @@ class Episode:
         def flush() -> None:
             if prompt:
                 out.append(Sample(prompt, comp, mask, logp, self.total_reward, group_id=self.group_id,
-                                  turn_index=turn_index))  # fmt: skip
+                                  turn_index=turn_index))
 
         for k, turn in enumerate(self.turns):
             if turn.prompt_ids is None or turn.completion_ids is None:

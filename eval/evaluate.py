@@ -229,7 +229,7 @@ def context_label(spec: str) -> str:
 
 
 def _expert_skills(env_id: str, episodes: int, split: str, seed: int, num_envs: int,
-                   env_kwargs: dict[str, Any] | None) -> dict[int, str | None]:  # fmt: skip
+                   env_kwargs: dict[str, Any] | None) -> dict[int, str | None]:
     """task index -> the ExpertSummarizer's skill of the expert's episode on that task (None where it has none)."""
     from distillgym.agents.policies import ExpertAgent
     from distillgym.agents.rollout import collect
@@ -237,14 +237,14 @@ def _expert_skills(env_id: str, episodes: int, split: str, seed: int, num_envs: 
 
     summarizer, out = ExpertSummarizer(), {}
     for ep in collect(ExpertAgent(), env_id, episodes, split=split, num_envs=num_envs, seed=seed,
-                      env_kwargs=env_kwargs, progress=False):  # fmt: skip
+                      env_kwargs=env_kwargs, progress=False):
         skill = summarizer.summarize(ep, f"{env_id}:{split}:{ep.task_index}")
         out[ep.task_index] = skill.text() if skill is not None else None
     return out
 
 
 def context_agent(agent: Any, spec: str, env_id: str, name: str, *, episodes: int, split: str, seed: int,
-                  num_envs: int, env_kwargs: dict[str, Any] | None) -> Any:  # fmt: skip
+                  num_envs: int, env_kwargs: dict[str, Any] | None) -> Any:
     """`agent` (a ModelAgent) shown the context `spec` on `env_id`'s tasks 0..episodes-1; the agent itself for
     plain."""
     from distillgym.agents.policies import ModelAgent
@@ -261,7 +261,7 @@ def context_agent(agent: Any, spec: str, env_id: str, name: str, *, episodes: in
 
         privileged = EpisodeSkills(SkillStore(str(arg)))
     return ModelAgent(agent.backend, sampling=agent.sampling, history=agent.history, privileged=privileged,
-                      name=name, privileged_at=agent.privileged_at)  # fmt: skip
+                      name=name, privileged_at=agent.privileged_at)
 
 
 # ----------------------------------------------------------------------------------------------------- the run
@@ -402,11 +402,11 @@ def evaluate(
             for env_id in ids:
                 t = time.perf_counter()
                 player = context_agent(agent, spec, env_id, name, episodes=episodes, split=split, seed=seed,
-                                       num_envs=num_envs, env_kwargs=env_kwargs)  # fmt: skip
+                                       num_envs=num_envs, env_kwargs=env_kwargs)
                 eps = collect(
                     player, env_id, episodes, split=split, num_envs=num_envs, seed=seed, env_kwargs=env_kwargs,
                     progress=progress, desc=f"{name} on {env_id.removeprefix('distillgym/')}",
-                )  # fmt: skip
+                )
                 wall = time.perf_counter() - t
                 for e in eps:
                     e.agent = name

@@ -24,7 +24,7 @@ from distillgym.types import Episode, Turn
 TURN_FIELDS = (
     "observation", "action", "reward", "terminated", "truncated", "invalid_action", "prompt_ids", "completion_ids",
     "logprobs", "info",
-)  # fmt: skip
+)
 
 
 # ---------------------------------------------------------------------------------------------------------- JSONL

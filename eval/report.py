@@ -62,7 +62,7 @@ def markdown_table(result: EvalResult) -> str:
     header = [
         "agent", "env", "episodes", "success % [95% CI]", "mean return", "mean steps", "tokens/ep", "invalid %",
         "wall s", "ep/s",
-    ]  # fmt: skip
+    ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for m in result.metrics:
         row = [
@@ -121,7 +121,7 @@ def plot(result: EvalResult, path: str | Path) -> Path:
             lo.append(max(0.0, 100 * (m.success_rate - m.ci_low)))
             hi.append(max(0.0, 100 * (m.ci_high - m.success_rate)))
         ax.bar(xs, ys, width, yerr=[lo, hi], capsize=3, label=agent, color=colors[k % len(colors)],
-               error_kw={"elinewidth": 1, "ecolor": "0.25"})  # fmt: skip
+               error_kw={"elinewidth": 1, "ecolor": "0.25"})
     ax.set_xticks(range(len(envs)))
     rotate = len(envs) > 3
     ax.set_xticklabels([short_id(e) for e in envs], rotation=30 if rotate else 0, ha="right" if rotate else "center")

@@ -161,7 +161,7 @@ class ExpertSummarizer:
         if deviation is not None:
             t, did, would = deviation
             mistakes.append(f"First deviation at turn {t + 1}: the agent did {_quote(did)}; the expert would do "
-                            f"{_quote(would)}.")  # fmt: skip
+                            f"{_quote(would)}.")
         if invalid:
             t, a = invalid[0]
             mistakes.append(f"{len(invalid)} invalid action(s), first at turn {t + 1}: {_quote(a)}.")
@@ -197,7 +197,7 @@ def _served_model(base_url: str, timeout: float = 30.0) -> str:
         return str(reply.json()["data"][0]["id"])
     except (httpx.HTTPError, KeyError, IndexError, TypeError, ValueError) as e:
         raise ConnectionError(f"could not read the served model's name from {root}/v1/models ({e}); "
-                              "pass it as served_name") from e  # fmt: skip
+                              "pass it as served_name") from e
 
 
 # ------------------------------------------------------------------------------------------------ parsing
@@ -450,7 +450,7 @@ class LLMSummarizer:
             priv = f"Reference solution (an expert's plan): {', '.join(compress_steps(plan, 30))}\n"
         fixed = self.template.format(task=episode.task.strip()[:1500], outcome="success" if episode.success else
                                      "failure", steps=episode.num_steps, reward=episode.total_reward,
-                                     privileged=priv, trajectory="")  # fmt: skip
+                                     privileged=priv, trajectory="")
         budget = max(200, self.max_chars - len(fixed))
         if len(traj) > budget:
             half = budget // 2

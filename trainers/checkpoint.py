@@ -48,7 +48,7 @@ def save(run: Any, algo_cfg: Any) -> Path:
         tmp / "state.pt",
     )
     meta = {"iteration": run.iteration, "env_steps": run.env_steps, "gen_tokens": run.gen_tokens,
-            "config": to_dict(run.cfg), "algo_config": to_dict(algo_cfg)}  # fmt: skip
+            "config": to_dict(run.cfg), "algo_config": to_dict(algo_cfg)}
     (tmp / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
     shutil.rmtree(final, ignore_errors=True)
     tmp.rename(final)
@@ -91,8 +91,8 @@ def check_compatible(run: Any, path: Path) -> None:
     meta = json.loads((path / "meta.json").read_text())
     now = to_dict(run.cfg)
     free = {"iterations", "eval_every", "eval_episodes", "eval_teacher", "checkpoint_every", "keep_checkpoints",
-            "progress", "tensorboard", "threads", "device"}  # fmt: skip
+            "progress", "tensorboard", "threads", "device"}
     diff = [k for k, v in meta["config"].items() if k not in free and json.dumps(now.get(k), default=str)
-            != json.dumps(v, default=str)]  # fmt: skip
+            != json.dumps(v, default=str)]
     if diff:
         raise ValueError(f"cannot resume from {path}: config fields differ from the checkpoint's: {', '.join(diff)}")

@@ -55,7 +55,7 @@ class Run:
 
     def builder(self, history: int | None = None) -> PromptBuilder:
         return PromptBuilder(self.tokenizer, self.family, history=self.cfg.history if history is None else history,
-                             privileged_at=self.cfg.privileged_at)  # fmt: skip
+                             privileged_at=self.cfg.privileged_at)
 
 
 def make_schedule(optimizer: torch.optim.Optimizer, cfg: TrainConfig, total_steps: int) -> Any:
@@ -100,19 +100,19 @@ def train_tasks(cfg: TrainConfig, iteration: int) -> list[int]:
 
 
 def model_agent(run: Run, *, privileged: bool | str | Callable[[ActRequest], str | None] = False,
-                temperature: float | None = None) -> ModelAgent:  # fmt: skip
+                temperature: float | None = None) -> ModelAgent:
     cfg = run.cfg
     t = cfg.temperature if temperature is None else temperature
     sampling = SamplingParams(temperature=t, top_p=cfg.top_p, max_tokens=cfg.max_tokens)
     return ModelAgent(run.backend, sampling=sampling, history=cfg.history, privileged=privileged,
-                      name=f"{cfg.model}@{run.iteration}", privileged_at=cfg.privileged_at)  # fmt: skip
+                      name=f"{cfg.model}@{run.iteration}", privileged_at=cfg.privileged_at)
 
 
 def rollout(run: Run, agent: Agent, tasks: Sequence[int], group_size: int, *, split: str = "train") -> list[Episode]:
     """Episodes of `agent` on `tasks`, seeded by the run's seed and iteration (a resumed run replays them)."""
     eps = collect(agent, run.cfg.env, list(tasks), split=split, group_size=group_size, num_envs=run.cfg.num_envs,
                   seed=run.cfg.seed * 100_003 + run.iteration, env_kwargs=run.cfg.env_kwargs,
-                  progress=False)  # fmt: skip
+                  progress=False)
     if split == "train":
         run.env_steps += sum(e.num_steps for e in eps)
         run.gen_tokens += sum(e.num_completion_tokens for e in eps)
@@ -143,7 +143,7 @@ def token_tensor(rows: Sequence[Sequence[float]], width: int, device: torch.devi
 
 
 def make_batch(samples: list[Sample], device: torch.device, advantages: Sequence[Sequence[float]] | None = None,
-               *, num_tokens: int | None = None, num_seqs: int | None = None) -> Batch:  # fmt: skip
+               *, num_tokens: int | None = None, num_seqs: int | None = None) -> Batch:
     """Tensors of `samples`; per-token advantages default to each Sample's scalar advantage."""
     width = max(1, max(len(s.completion_ids) for s in samples))
     if advantages is None:
@@ -161,18 +161,18 @@ def make_batch(samples: list[Sample], device: torch.device, advantages: Sequence
 
 @overload
 def logprobs(model: Any, samples: Sequence[Sample], pad_id: int, *, prompts: Sequence[Sequence[int]] | None = None,
-             temperature: float = 1.0, logits: Literal[True]) -> tuple[torch.Tensor, torch.Tensor]: ...  # fmt: skip
+             temperature: float = 1.0, logits: Literal[True]) -> tuple[torch.Tensor, torch.Tensor]: ...
 @overload
 def logprobs(model: Any, samples: Sequence[Sample], pad_id: int, *, prompts: Sequence[Sequence[int]] | None = None,
              temperature: float = 1.0, logits: bool = False
-             ) -> tuple[torch.Tensor, torch.Tensor | None]: ...  # fmt: skip
+             ) -> tuple[torch.Tensor, torch.Tensor | None]: ...
 def logprobs(model: Any, samples: Sequence[Sample], pad_id: int, *, prompts: Sequence[Sequence[int]] | None = None,
-             temperature: float = 1.0, logits: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:  # fmt: skip
+             temperature: float = 1.0, logits: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Log-probabilities [B, T] of the samples' completion ids (under their own prompts, or `prompts`), with
     gradients when enabled; the logits [B, T, V] too when asked."""
     p = prompts if prompts is not None else [s.prompt_ids for s in samples]
     logp, _, lg = completion_logprobs(model, p, [s.completion_ids for s in samples], pad_id=pad_id,
-                                      temperature=temperature, return_logits=logits)  # fmt: skip
+                                      temperature=temperature, return_logits=logits)
     return logp, lg
 
 
@@ -279,7 +279,7 @@ def ema_update(teacher: Any, student: Any, decay: float) -> None:
 
 
 def reduce_step(per_token: torch.Tensor, mask: torch.Tensor, mode: str, *, num_tokens: int, num_seqs: int,
-                max_len: int | None = None) -> torch.Tensor:  # fmt: skip
+                max_len: int | None = None) -> torch.Tensor:
     """A micro-batch's share of the step loss under aggregation `mode` (see losses.aggregate): the shares of all
     micro-batches of a step add up to the loss of the whole step computed at once."""
     from distillgym.trainers.losses import aggregate
@@ -311,7 +311,7 @@ def reply_text(action: str) -> str:
 
 
 def tokenize_demonstrations(run: Run, episodes: Sequence[Episode], *,
-                            privileged: Callable[[Episode, int], Any] | None = None) -> list[Episode]:  # fmt: skip
+                            privileged: Callable[[Episode, int], Any] | None = None) -> list[Episode]:
     """Copies of `episodes` whose token-less turns (experts, people) carry token ids: the reply
     `<action>ACTION</action><eos>` under the student's prompt with the same history, as if the model had written
     it (logprobs stay None); with `privileged`, under the teacher's prompt (`privileged(episode, turn)` as its
@@ -333,7 +333,7 @@ def tokenize_demonstrations(run: Run, episodes: Sequence[Episode], *,
             extra = privileged(ep, len(turns)) if privileged is not None else None
             prompt = builder.prompt_ids(ep.task, past, turn.observation, extra)
             turns.append(dataclasses.replace(turn, prompt_ids=prompt, completion_ids=ids, logprobs=None,
-                                             info={**turn.info, "reply": text}))  # fmt: skip
+                                             info={**turn.info, "reply": text}))
             past.append(PastTurn(turn.observation, text, ids))
         out.append(dataclasses.replace(ep, turns=turns))
     return out
@@ -389,7 +389,7 @@ def sample_episodes(episodes: Sequence[Episode]) -> list[int]:
 @torch.no_grad()
 def episode_kl_sums(run: Run, samples: Sequence[Sample], sample_episode: Sequence[int], num_episodes: int, *,
                     p_model: Any, p_prompts: Sequence[Sequence[int]] | None, q_model: Any,
-                    q_prompts: Sequence[Sequence[int]] | None) -> list[float]:  # fmt: skip
+                    q_prompts: Sequence[Sequence[int]] | None) -> list[float]:
     """Exact KL(p || q) over the vocabulary, summed over each episode's model tokens, where p and q are models
     scoring the same completion ids under their prompts (None: the samples' own)."""
     from distillgym.trainers.losses import kl_full

@@ -42,13 +42,13 @@ def setup(run: core.Run, cfg: Config) -> None:
 def turn_advantages(episodes: list, cfg: Config) -> list[list[float]]:
     if cfg.advantage == "gigpo":
         return gigpo_advantages(episodes, gamma=cfg.gigpo_gamma, step_weight=cfg.gigpo_step_weight,
-                                normalize_std=cfg.normalize_std)  # fmt: skip
+                                normalize_std=cfg.normalize_std)
     adv = episode_advantages(episodes, normalize_std=cfg.normalize_std)
     return [[float(a)] * ep.num_steps for a, ep in zip(adv, episodes, strict=True)]
 
 
 def token_samples(episodes: list, per_turn: list[list[float]], *, drop_zero: bool, chain: bool = False
-                  ) -> tuple[list, list[list[float]]]:  # fmt: skip
+                  ) -> tuple[list, list[list[float]]]:
     """Samples of `episodes` and each one's per-token advantage (its turn's; 0 on env tokens); with `drop_zero`,
     samples whose advantage is 0 everywhere are left out."""
     samples, advantages = [], []
@@ -66,7 +66,7 @@ ExtraLoss = Callable[[list, torch.Tensor, core.Batch], tuple[torch.Tensor, dict[
 
 
 def policy_gradient_step(run: core.Run, samples: list, advantages: list[list[float]], cfg: Config,
-                         extra: ExtraLoss | None = None) -> dict:  # fmt: skip
+                         extra: ExtraLoss | None = None) -> dict:
     """The clipped-surrogate update over `samples` with per-token `advantages` (shared with other trainers).
     `extra(micro, logp, batch)` adds a per-token term to the loss (with its metrics), e.g. Skill-SD's."""
     index = {id(s): a for s, a in zip(samples, advantages, strict=True)}
@@ -76,7 +76,7 @@ def policy_gradient_step(run: core.Run, samples: list, advantages: list[list[flo
         batch = core.make_batch(micro, run.device, [index[id(s)] for s in micro])
         logp, _ = core.logprobs(run.model, micro, run.pad_id)
         per_token, clipped = clipped_pg(logp, batch.old_logp, batch.advantages, clip_low=cfg.clip_low,
-                                        clip_high=cfg.clip_high)  # fmt: skip
+                                        clip_high=cfg.clip_high)
         metrics = {}
         if cfg.kl_coef:
             with torch.no_grad():
@@ -92,7 +92,7 @@ def policy_gradient_step(run: core.Run, samples: list, advantages: list[list[flo
         metrics["clip_frac"] = float((clipped * batch.mask).sum() / m)
         metrics["ratio"] = float((torch.exp(logp - batch.old_logp).detach() * batch.mask).sum() / m)
         loss = core.reduce_step(per_token, batch.mask, cfg.loss_agg, num_tokens=num_tokens, num_seqs=num_seqs,
-                                max_len=max_len)  # fmt: skip
+                                max_len=max_len)
         return loss, metrics
 
     return core.optimize(run, samples, loss_fn)
@@ -100,9 +100,9 @@ def policy_gradient_step(run: core.Run, samples: list, advantages: list[list[flo
 
 def iteration(run: core.Run, cfg: Config) -> dict[str, float]:
     episodes = core.rollout(run, core.model_agent(run), core.train_tasks(run.cfg, run.iteration),
-                            run.cfg.group_size)  # fmt: skip
+                            run.cfg.group_size)
     samples, advantages = token_samples(episodes, turn_advantages(episodes, cfg), drop_zero=cfg.drop_zero_advantage,
-                                        chain=cfg.chain)  # fmt: skip
+                                        chain=cfg.chain)
     metrics = core.episode_metrics(episodes)
     metrics["samples"] = len(samples)
     if samples:

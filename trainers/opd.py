@@ -45,7 +45,7 @@ def distill_step(run: core.Run, samples: list, teacher_prompts: list, cfg: Confi
         logp, logits = core.logprobs(run.model, micro, run.pad_id, logits=full)
         with torch.no_grad():
             t_logp, t_logits = core.logprobs(teacher, micro, run.pad_id, prompts=[index[id(s)] for s in micro],
-                                             logits=full)  # fmt: skip
+                                             logits=full)
         if logits is not None and t_logits is not None:
             per_token = generalized_jsd(logits, t_logits, beta=cfg.jsd_beta)
         else:

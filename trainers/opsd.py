@@ -45,7 +45,7 @@ def setup(run: core.Run, cfg: Config) -> None:
 
 def iteration(run: core.Run, cfg: Config) -> dict[str, float]:
     episodes = core.rollout(run, core.model_agent(run), core.train_tasks(run.cfg, run.iteration),
-                            run.cfg.group_size)  # fmt: skip
+                            run.cfg.group_size)
     skip = cfg.variant == "jsd" and cfg.skip_uninformed
     samples, prompts, info = core.distill_inputs(run, episodes, teacher_privileged=True, skip_uninformed=skip)
     metrics = {**core.episode_metrics(episodes), "samples": len(samples), **info}
@@ -67,7 +67,7 @@ def rl_step(run: core.Run, episodes: list, samples: list, prompts: list, cfg: Co
     rewards = [ep.total_reward for ep in episodes]
     if cfg.kl_mode == "reward":
         kl_sum = core.episode_kl_sums(run, samples, ep_of, len(episodes), p_model=run.model, p_prompts=None,
-                                      q_model=teacher, q_prompts=prompts)  # fmt: skip
+                                      q_model=teacher, q_prompts=prompts)
         rewards = [r - cfg.kl_coef * k for r, k in zip(rewards, kl_sum, strict=True)]
     groups = [ep.group_id if ep.group_id is not None else ("solo", i) for i, ep in enumerate(episodes)]
     adv = group_advantages(rewards, groups, normalize_std=cfg.normalize_std)
@@ -91,7 +91,7 @@ def _pg_with_kl_loss(run: core.Run, samples: list, prompts: list, token_adv: lis
         logp, logits = core.logprobs(run.model, micro, run.pad_id, logits=True)
         with torch.no_grad():
             _, t_logits = core.logprobs(teacher, micro, run.pad_id, prompts=[index[id(s)][0] for s in micro],
-                                        logits=True)  # fmt: skip
+                                        logits=True)
         pg, _ = clipped_pg(logp, batch.old_logp, batch.advantages, clip_low=cfg.clip_low, clip_high=cfg.clip_high)
         kl = kl_full(logits, t_logits)
         per_token = pg + cfg.kl_coef * kl

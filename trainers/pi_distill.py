@@ -59,7 +59,7 @@ def iteration(run: core.Run, cfg: Config) -> dict[str, float]:
 
     # KL(pi_T || pi_S) per episode, for the reward: the same weights under the teacher's and the student's prompts
     kl_sum = core.episode_kl_sums(run, t_samples, ep_of, len(episodes), p_model=run.model, p_prompts=None,
-                                  q_model=run.model, q_prompts=s_prompts)  # fmt: skip
+                                  q_model=run.model, q_prompts=s_prompts)
     rewards = [ep.total_reward - cfg.kl_coef * k for ep, k in zip(episodes, kl_sum, strict=True)]
     groups = [ep.group_id if ep.group_id is not None else ("solo", i) for i, ep in enumerate(episodes)]
     adv = group_advantages(rewards, groups, normalize_std=False)
@@ -78,11 +78,11 @@ def iteration(run: core.Run, cfg: Config) -> dict[str, float]:
         batch = core.make_batch(micro, run.device, a)
         t_logp, t_logits = core.logprobs(run.model, micro, run.pad_id, logits=True)
         s_logp, s_logits = core.logprobs(run.model, micro, run.pad_id, prompts=[index[id(s)][0] for s in micro],
-                                         logits=True)  # fmt: skip
+                                         logits=True)
         teacher_loss, _ = clipped_pg(t_logp, batch.old_logp, batch.advantages, clip_low=cfg.clip_low,
-                                     clip_high=cfg.clip_high)  # fmt: skip
+                                     clip_high=cfg.clip_high)
         student_pg, _ = clipped_pg(s_logp, t_logp.detach(), batch.advantages, clip_low=cfg.clip_low,
-                                   clip_high=cfg.clip_high)  # fmt: skip
+                                   clip_high=cfg.clip_high)
         student_loss = student_pg + cfg.kl_coef * kl_full(t_logits.detach(), s_logits)
         student_loss = student_loss * torch.tensor([index[id(s)][2] for s in micro], device=run.device)[:, None]
         per_token = alpha * teacher_loss + (1 - alpha) * student_loss

@@ -23,7 +23,7 @@ SHARED = [*EPISODES, "threads=2"]
 
 
 def quickstart(out: str | Path = "runs/quickstart", *, sft_iters: int = 600, rl_iters: int = 20, seed: int = 0,
-               eval_episodes: int = 64, progress: bool = True) -> dict[str, Any]:  # fmt: skip
+               eval_episodes: int = 64, progress: bool = True) -> dict[str, Any]:
     """Run both phases and the final evaluation; returns the paths it wrote and the result table."""
     from distillgym.agents.models import TinyConfig, build_tiny
 
@@ -36,12 +36,12 @@ def quickstart(out: str | Path = "runs/quickstart", *, sft_iters: int = 600, rl_
     sft_cfg, sft_algo = load_config(None, [*flags, "algo=sft", f"model={base}", f"out_dir={out / 'sft'}",
                                            f"iterations={sft_iters}", "tasks_per_iter=16", "lr=1e-3",
                                            "sft.teacher_prompt_copies=false",  # GRPO needs no self-teacher
-                                           f"eval_every={max(1, sft_iters // 6)}"])  # fmt: skip
+                                           f"eval_every={max(1, sft_iters // 6)}"])
     train(sft_cfg, sft_algo, resume=True)
     rl_cfg, rl_algo = load_config(None, [*flags, "algo=grpo", f"model={out / 'sft' / 'model'}",
                                          f"out_dir={out / 'grpo'}", f"iterations={rl_iters}", "tasks_per_iter=8",
                                          "group_size=8", "lr=3e-4", "eval_every=5", "temperature=1.0",
-                                         "grpo.advantage=gigpo"])  # fmt: skip
+                                         "grpo.advantage=gigpo"])
     train(rl_cfg, rl_algo, resume=True)
     table = final_table(out, eval_episodes, seed, progress)
     curve = plot_phases(out, out / "learning_curve.png")
@@ -59,10 +59,10 @@ def final_table(out: Path, episodes: int, seed: int, progress: bool) -> str:
 
     agents = []
     for name, path in [("tiny (untrained)", out / "base"), ("after SFT", out / "sft" / "model"),
-                       ("after SFT + GRPO", out / "grpo" / "model")]:  # fmt: skip
+                       ("after SFT + GRPO", out / "grpo" / "model")]:
         model, tok = load(path)
         agents.append(ModelAgent(TransformersBackend(model, tok), sampling=SamplingParams(temperature=0, max_tokens=8),
-                                 history=1, name=name))  # fmt: skip
+                                 history=1, name=name))
     result = evaluate(agents, [ENV], episodes, seed=seed, env_kwargs={"max_steps": 10}, progress=progress)
     return markdown_table(result)
 
@@ -78,7 +78,7 @@ def plot_phases(out: Path, path: Path) -> Path:
     offset = 0
     for phase, color in (("sft", "tab:blue"), ("grpo", "tab:orange")):
         pts = [(m["env_steps"] + offset, 100 * m["eval/success"]) for m in read_metrics(out / phase)
-               if "eval/success" in m]  # fmt: skip
+               if "eval/success" in m]
         if pts:
             ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", color=color, label=phase.upper())
             offset = pts[-1][0]

@@ -69,7 +69,7 @@ class SkillState:
             summarizer = ExpertSummarizer()
         elif summarizer is None and cfg.summarizer == "model":
             summarizer = LLMSummarizer.from_spec(cfg.summarizer_model, tokenizer=cfg.summarizer_tokenizer or None,
-                                                 max_tokens=cfg.summarizer_max_tokens)  # fmt: skip
+                                                 max_tokens=cfg.summarizer_max_tokens)
         self.summarizer = summarizer
         self.writer = AsyncSummarizer(summarizer, path) if summarizer is not None else None
 
@@ -114,7 +114,7 @@ def setup(run: core.Run, cfg: Config) -> None:
         raise ValueError(f"config field skill_sd.retriever must be bm25 or embed, got {cfg.retriever!r}")
     if cfg.summarizer == "model" and not cfg.summarizer_model:
         raise ValueError("config field skill_sd.summarizer_model must name a local model directory or a server URL "
-                         "when skill_sd.summarizer=model")  # fmt: skip
+                         "when skill_sd.summarizer=model")
     if cfg.summarize not in ("all", "success", "failure"):
         raise ValueError(f"config field skill_sd.summarize must be all, success or failure, got {cfg.summarize!r}")
     if cfg.advantage not in ("grpo", "gigpo"):
@@ -164,7 +164,7 @@ def iteration(run: core.Run, cfg: Config) -> dict[str, float]:
     _summarize(run, episodes, cfg)
 
     pg = grpo.Config(clip_low=cfg.clip_low, clip_high=cfg.clip_high, loss_agg=cfg.loss_agg, advantage=cfg.advantage,
-                     normalize_std=cfg.normalize_std)  # fmt: skip
+                     normalize_std=cfg.normalize_std)
     samples, advantages = grpo.token_samples(episodes, grpo.turn_advantages(episodes, pg), drop_zero=False)
     metrics["samples"] = len(samples)
     if not samples:
@@ -184,7 +184,7 @@ def teacher_prompts(run: core.Run, episodes: list, text: dict[int, str | None]) 
 
 @torch.no_grad()
 def _teacher_logprobs(run: core.Run, episodes: list, samples: list, text: dict[int, str | None],
-                      cfg: Config) -> list[list[float]]:  # fmt: skip
+                      cfg: Config) -> list[list[float]]:
     """log pi_T of each sampled token under the skill-conditioned prompt, taken before the update (the teacher is
     synced to the iteration's starting weights, also across `updates_per_iter` steps)."""
     prompts = teacher_prompts(run, episodes, text)

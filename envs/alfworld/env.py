@@ -258,7 +258,7 @@ class ALFWorldEnv(TextEnv[str]):
         won = bool(game_state["won"])
         self._s = _ALFWorldState(s.game_file, (*s.commands, action), on_walk, text, won,
                                  tuple(game_state["admissible_commands"]), () if won else plan,
-                                 source, None)  # fmt: skip
+                                 source, None)
         return (1.0, True, text) if won else (0.0, False, text)
 
     def _observation(self, feedback: str) -> str:
@@ -315,7 +315,7 @@ class ALFWorldEnv(TextEnv[str]):
     def _set_state(self, state: _ALFWorldState) -> None:
         cp = state.checkpoint
         if (cp is not None and getattr(cp, "token", None) is self._token and self._loaded == state.game_file
-                and self._s is not None):  # fmt: skip
+                and self._s is not None):
             self._tw.downward_lib.set_state_id(cp.state_id)
             pddl = self._tw._pddl_state
             pddl._facts, pddl._vars_by_name, pddl._vars_by_type, pddl._var_counts = _copy_facts_from(cp.facts)
@@ -357,7 +357,7 @@ class ALFWorldEnv(TextEnv[str]):
         m = _TASK_LINE.search(text)
         self._task_line = m.group(0).strip() if m else ""
         self._s = _ALFWorldState(game_file, (), 0, text, bool(game_state["won"]),
-                                 tuple(game_state["admissible_commands"]), None, None)  # fmt: skip
+                                 tuple(game_state["admissible_commands"]), None, None)
 
     @contextmanager
     def _engine_call(self) -> Iterator[None]:

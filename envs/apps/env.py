@@ -91,7 +91,7 @@ class AppsEnv(TextEnv[str]):
                 raise ValueError(f"unknown task template(s) {unknown}; known: {sorted(TEMPLATES)}")
         elif templates is not None and templates not in (*POOLS, "all"):
             raise ValueError(f"templates must be one of {(*POOLS, 'all')} or a list of template names, "
-                             f"got {templates!r}")  # fmt: skip
+                             f"got {templates!r}")
         self.levels = levels
         self.templates = templates
         self.action_format = action_format
@@ -166,7 +166,7 @@ class AppsEnv(TextEnv[str]):
         if completed:
             t = e.task
             verdict = grade(e.initial, state, expects=t.expects, answer=t.answer, check_answer=t.check_answer,
-                            ignore=t.ignore)  # fmt: skip
+                            ignore=t.ignore)
             text = (text + "\n" if text else "") + "Task marked complete."
         pristine = e.pristine and state is e.state
         self._e = _Episode(e.task, e.initial, state, verdict, history, pristine)
@@ -239,7 +239,7 @@ class AppsEnv(TextEnv[str]):
     def invalid_feedback(self, action: object) -> str:
         if self.action_format == "json":
             return ('Invalid tool call. Reply with JSON like {"name": "mail.search_emails", "arguments": '
-                    '{"query": "invoice"}}.')  # fmt: skip
+                    '{"query": "invoice"}}.')
         return "Invalid action: no code found. Reply with one Python code cell (```python ... ```)."
 
     def _get_state(self) -> _Episode:

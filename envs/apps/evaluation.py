@@ -38,7 +38,7 @@ class Change:
 
 
 def diff_states(before: Mapping[str, Any], after: Mapping[str, Any],
-                ignore: Iterable[tuple[str, str, str]] = ()) -> list[Change]:  # fmt: skip
+                ignore: Iterable[tuple[str, str, str]] = ()) -> list[Change]:
     """Every record added, removed or changed between two states, by (app, table, id), in a stable order.
 
     `ignore`: (app, table, field) triples whose changes do not count (bookkeeping such as a "read" flag that
@@ -120,7 +120,7 @@ def check_changes(changes: list[Change], expects: Iterable[Expect]) -> list[str]
         hits = [k for k, c in enumerate(changes) if k not in used and exp.matches(c)]
         if len(hits) < exp.count:
             failures.append(f"missing: {exp.label or f'{exp.kind} {exp.app}.{exp.table}'} "
-                            f"(expected {exp.count}, found {len(hits)})")  # fmt: skip
+                            f"(expected {exp.count}, found {len(hits)})")
         used.update(hits[: exp.count])
     for k, c in enumerate(changes):
         if k not in used:
@@ -162,7 +162,7 @@ def answers_match(given: Any, expected: Any, *, tol: float = 0.01) -> bool:
 
 def grade(before: Mapping[str, Any], after: Mapping[str, Any], *, expects: Iterable[Expect] = (),
           answer: Any = None, check_answer: bool = False,
-          ignore: Iterable[tuple[str, str, str]] = ()) -> Verdict:  # fmt: skip
+          ignore: Iterable[tuple[str, str, str]] = ()) -> Verdict:
     """Grade an episode: the task must be completed, the required changes made and nothing else touched, and
     (when `check_answer`) the answer given to `complete_task` must match `answer`."""
     changes = diff_states(before, after, ignore)

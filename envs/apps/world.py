@@ -572,7 +572,7 @@ class _Gen:
         for _ in range(self.n(6, 9)):
             picks = self.sample(products, r.randint(1, 3))
             bought: list[dict[str, Any]] = [{"product_id": p["id"], "name": p["name"], "unit_price": p["price"],
-                                             "quantity": r.choice((1, 1, 1, 2))} for p in picks]  # fmt: skip
+                                             "quantity": r.choice((1, 1, 1, 2))} for p in picks]
             sub = round(sum(i["unit_price"] * i["quantity"] for i in bought), 2)
             ship = 0.0 if sub >= 35 else 4.99
             created = datetime.fromisoformat(self.past(75, 0.2))

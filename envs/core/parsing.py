@@ -11,7 +11,7 @@ _ALIASES: dict[str, str] = {
     "down": "Down", "d": "Down", "south": "Down", "s": "Down", "v": "Down", "↓": "Down",
     "left": "Left", "l": "Left", "west": "Left", "w": "Left", "<": "Left", "←": "Left",
     "right": "Right", "r": "Right", "east": "Right", "e": "Right", ">": "Right", "→": "Right",
-}  # fmt: skip
+}
 _VERBS = ("move", "push", "go", "walk", "step", "swipe", "slide", "action", "answer", "press")
 _TAG = re.compile(r"<(action|answer|command)>(.*?)</\1>", re.IGNORECASE | re.DOTALL)
 _VERB_PREFIX = re.compile(r"^(?:" + "|".join(_VERBS) + r")\s*[:=]?\s*", re.IGNORECASE)

@@ -82,7 +82,7 @@ RECEPTACLES: dict[str, ReceptacleKind] = {r.name: r for r in (
     _R("towelholder", False, {"bathroom": (1, 1)}),
     _R("handtowelholder", False, {"bathroom": (0, 1)}),
     _R("toiletpaperhanger", False, {"bathroom": (1, 1)}),
-)}  # fmt: skip
+)}
 
 _FOOD = ("countertop", "diningtable", "fridge", "microwave", "sinkbasin", "garbagecan")
 _DISH = ("countertop", "cabinet", "diningtable", "shelf", "sinkbasin", "microwave", "fridge")
@@ -151,7 +151,7 @@ OBJECTS: dict[str, ObjectKind] = {o.name: o for o in (
     _O("tissuebox", ("toilet", "countertop", "shelf", "sidetable", "coffeetable", "dresser", "desk"),
        category="toiletry"),
     _O(LAMP, ("desk", "sidetable", "dresser"), light=True, category="light"),
-)}  # fmt: skip
+)}
 
 
 def _affords(kind: ObjectKind, task_type: str) -> bool:

@@ -144,7 +144,7 @@ class HouseholdEnv(TextEnv[Command]):
     def _extra_info(self) -> dict[str, Any]:
         task = self._ep.house.task
         return {"task_type": task.type, "object": task.obj, "receptacle": task.recep, "pool": self._pool_used,
-                "rooms": len(self._ep.house.rooms)}  # fmt: skip
+                "rooms": len(self._ep.house.rooms)}
 
     def invalid_feedback(self, action: object) -> str:
         return NOTHING

@@ -52,7 +52,7 @@ def _decide(house: Household, s: HouseState) -> Step | None:
             return _walk_to(house, s, spot) or (_VERB_OF[task.type], held, spot)
         return _walk_to(house, s, target, open_it=True) or ("move", held, target)
     wanted = [i for i in task_items
-              if not (task.type == PICK_TWO and s.loc[i] == target and s.status[i] & need == need)]  # fmt: skip
+              if not (task.type == PICK_TWO and s.loc[i] == target and s.status[i] & need == need)]
     return _drop_or_fetch(house, s, wanted)
 
 

@@ -157,9 +157,9 @@ def generate(seed: int, config: HouseholdConfig, pool: str) -> Household:
     category = OBJECTS[obj].category
     present = {r.kind for r in receptacles}
     kin = [k for k, spec in OBJECTS.items() if spec.category == category and k != obj and spec.pickupable
-           and any(p in present for p in spec.places)]  # fmt: skip
+           and any(p in present for p in spec.places)]
     others = [k for k, spec in OBJECTS.items()
-              if k != obj and spec.pickupable and any(p in present for p in spec.places)]  # fmt: skip
+              if k != obj and spec.pickupable and any(p in present for p in spec.places)]
     for pick_from, n in ((kin, config.distractors), (others, config.clutter)):
         for _ in range(n if pick_from else 0):
             kind = rng.choice(pick_from)

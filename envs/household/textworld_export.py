@@ -68,7 +68,7 @@ ROOM_EXITS: dict[tuple[int, int], tuple[str, str]] = {
 #: status bits -> the TextWorld predicates that hold them
 _STATUS_FACTS: tuple[tuple[int, str], ...] = (
     (CLEAN_BIT, "clean"), (HOT_BIT, "hot"), (COOL_BIT, "cool"), (SLICED_BIT, "sliced"),
-)  # fmt: skip
+)
 
 
 def tw_name(name: str) -> str:
@@ -169,7 +169,7 @@ def build_game(house: Household, state: HouseState | None = None) -> textworld.G
         spec = item.spec
         entity = maker.new(_item_type(house, i), name=tw_name(item.name), desc="")
         for flag, prop in ((spec.cleanable, "cleanable"), (spec.heatable, "heatable"), (spec.coolable, "coolable"),
-                           (spec.sliceable, "sliceable")):  # fmt: skip
+                           (spec.sliceable, "sliceable")):
             if flag:
                 entity.add_property(prop)
         for bit, prop in _STATUS_FACTS:
@@ -192,7 +192,7 @@ def build_game(house: Household, state: HouseState | None = None) -> textworld.G
         for i in wanted:
             for j in lamps:
                 events.append([maker.new_fact("in", items[i], maker.inventory), maker.new_fact("lit", items[j]),
-                               maker.new_fact("spot", receps[state.loc[j]])])  # fmt: skip
+                               maker.new_fact("spot", receps[state.loc[j]])])
     else:
         status = [prop for bit, prop in _STATUS_FACTS if STATUS_OF.get(task.type, 0) & bit]
         targets = [r for r, rec in enumerate(house.receptacles) if rec.kind == task.recep]

@@ -235,7 +235,7 @@ class Household:
         """How `examine` describes an item: its status in words."""
         bits = state.status[i]
         words = [w for bit, w in ((CLEAN_BIT, "clean"), (HOT_BIT, "hot"), (COOL_BIT, "cool"), (SLICED_BIT, "sliced"))
-                 if bits & bit]  # fmt: skip
+                 if bits & bit]
         if self.items[i].spec.light:
             return f"This is a {self.items[i].name}. It is turned {'on' if bits & ON_BIT else 'off'}."
         if not words:
@@ -265,7 +265,7 @@ class Household:
         """The item `name` names that the agent can reach (at its receptacle or held), else -1. A bare kind
         ("apple") resolves when exactly one reachable item has it."""
         reachable = [i for i, where in enumerate(state.loc) if where == HELD or
-                     (where == state.at and where >= 0 and self.accessible(state, where))]  # fmt: skip
+                     (where == state.at and where >= 0 and self.accessible(state, where))]
         return _resolve(name, reachable, self.items)
 
     def _room_receptacle(self, state: HouseState, name: str) -> int:
@@ -412,7 +412,7 @@ class Household:
                     out.append(f"move {hname} to {rec.name}")
                     if self.items[held].spec.sharp:
                         out += [f"slice {self.items[i].name} with {hname}" for i in inside
-                                if self.items[i].spec.sliceable and not state.status[i] & SLICED_BIT]  # fmt: skip
+                                if self.items[i].spec.sliceable and not state.status[i] & SLICED_BIT]
             if held >= 0:  # appliances work closed, as in ALFWorld ("cool X with fridge 1" right after arriving)
                 for verb in ("clean", "heat", "cool"):
                     if _can_process(verb, self.items[held].kind, rec.kind):

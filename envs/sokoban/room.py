@@ -18,7 +18,7 @@ SYMBOLS: dict[str, dict[str, str]] = {
               "player": "P", "player_on_target": "S"},
     "xsb": {"wall": "#", "floor": " ", "target": ".", "box": "$", "box_on_target": "*",
             "player": "@", "player_on_target": "+"},
-}  # fmt: skip
+}
 
 LEGEND: dict[str, str] = {
     "wall": "wall",

@@ -39,7 +39,7 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9' -]+")
 _META = frozenset(
     {"quit", "q", "restart", "save", "restore", "script", "transcript", "unscript", "noscript", "again", "g",
      "oops", "o", "undo"}
-)  # fmt: skip
+)
 _BANNER_CHARS = frozenset(" \t_|\\/$<>")
 _STATUS_LINE = re.compile(r"[ \t]{2,}-=[^\n]*=-\s*-?\d+/\d+[ \t]*$", re.MULTILINE)
 _END_PROMPT = re.compile(r"\s*Would you like to RESTART, RESTORE a saved game, QUIT or UNDO the last command\?\s*")
@@ -127,7 +127,7 @@ class TextWorldEnv(TextEnv[str]):
         )
         import_textworld()  # fail early, with the install hint, when textworld is missing
         given = {"level": level, "recipe": recipe, "take": take, "go": go, "open": open, "cook": cook, "cut": cut,
-                 "drop": drop, "recipe_seed": recipe_seed}  # fmt: skip
+                 "drop": drop, "recipe_seed": recipe_seed}
         if food_split and preset != "cooking":
             raise ValueError("food_split applies to the cooking preset only")
         self.preset = preset
@@ -167,7 +167,7 @@ class TextWorldEnv(TextEnv[str]):
             infos = textworld.EnvInfos(
                 admissible_commands=True, policy_commands=True, objective=True, won=True, lost=True, score=True,
                 max_score=True, moves=True, extras=["walkthrough"],
-            )  # fmt: skip
+            )
             self._tw = textworld.start(str(path), infos)
         elif path != self._game_path:
             self._tw.load(str(path))

@@ -55,7 +55,7 @@ class Preset:
 
 COOKING_DEFAULTS: dict[str, Any] = {
     "recipe": 1, "take": 1, "go": 1, "open": False, "cook": False, "cut": False, "drop": False, "recipe_seed": 0,
-}  # fmt: skip
+}
 PRESETS: dict[str, Preset] = {
     "coin_collector": Preset(
         "tw-coin_collector", {"level": 5}, "walk a chain of rooms and take the coin at its end (level 1-300)"
@@ -183,7 +183,7 @@ def _generate(textworld: ModuleType, preset: str, settings: Mapping[str, Any], s
     textworld.generator.compile_game(game, options)
     (folder / "game.ni").unlink(missing_ok=True)  # the Inform7 source: not needed to play
     spec = {"preset": preset, "challenge": PRESETS[preset].challenge, "settings": dict(settings), "seed": seed,
-            "textworld": textworld.__version__, "walkthrough": game.metadata.get("walkthrough")}  # fmt: skip
+            "textworld": textworld.__version__, "walkthrough": game.metadata.get("walkthrough")}
     (folder / "spec.json").write_text(json.dumps(spec, indent=1, sort_keys=True))
     generation_count += 1
     generation_seconds.append(time.perf_counter() - start)

@@ -47,7 +47,7 @@ def bench_single(tasks: int) -> dict[str, Any]:
         assert info["success"], (names[k % len(names)], obs)
     env.close()
     return {"reset": summary(resets), "first_cell": summary(first), "expert_cell": summary(expert),
-            "read_cell": summary(read), "trivial_cell": summary(trivial)}  # fmt: skip
+            "read_cell": summary(read), "trivial_cell": summary(trivial)}
 
 
 def bench_parallel(n_envs: int, seconds: float) -> dict[str, float]:
@@ -112,7 +112,7 @@ def main() -> None:
     rows = [["reset (world + task)", f"{1000 * single['reset']['median_s']:.1f}", ""]]
     for key, label in (("first_cell", "first cell of an episode (a fresh worker starts)"),
                        ("trivial_cell", "cell `print(1)`"), ("read_cell", "cell: one read call"),
-                       ("expert_cell", "cell: the expert's whole program")):  # fmt: skip
+                       ("expert_cell", "cell: the expert's whole program")):
         med = single[key]["median_s"]
         rows.append([label, f"{1000 * med:.2f}", f"{1 / statistics.fmean([med]):,.0f}"])
     print(markdown_table(["operation", "median ms", "per second"], rows))

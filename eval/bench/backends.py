@@ -124,14 +124,14 @@ def main() -> None:
     for config in args.configs:
         cmd = [sys.executable, "-m", "distillgym.eval.bench.backends", "--child", config, "--model-dir",
                str(work / "tiny"), "--prompts-file", str(work / "prompts.json"), "--new-tokens",
-               str(args.new_tokens), "--repeat", str(args.repeat)]  # fmt: skip
+               str(args.new_tokens), "--repeat", str(args.repeat)]
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
         line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
         if proc.returncode != 0 or line is None:
             raise RuntimeError(f"{config} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
         results[config] = json.loads(line[len("RESULT ") :])
         print(f"{config}: " + ", ".join(f"{b} prompts {r['tok_s']:.0f} tok/s"
-                                        for b, r in results[config]["batches"].items()), flush=True)  # fmt: skip
+                                        for b, r in results[config]["batches"].items()), flush=True)
 
     base = results.get("transformers")
     rows = []
@@ -141,7 +141,7 @@ def main() -> None:
             r["ratio_to_transformers"] = ratio
             rows.append([config, b, f"{r['tok_s']:.0f}", f"{r['best_tok_s']:.0f}", f"{r['median_s']:.2f}",
                          f"{r['new_tokens_per_call']:.0f}", f"{ratio:.2f}" if ratio else "",
-                         f"{res['startup_s']:.0f}"])  # fmt: skip
+                         f"{res['startup_s']:.0f}"])
     table = markdown_table(
         ["backend", "prompts", "new tok/s", "best tok/s", "median s/call", "new tokens/call", "ratio", "startup s"],
         rows,

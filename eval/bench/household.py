@@ -128,7 +128,7 @@ def textworld_exported(tasks: list[int], repeat: int, *, admissible: bool) -> di
             step_s += r["steps"] / r["steps_per_s"]
             wins += r["won"]
     return {"reset": summary(resets), "steps_per_s": steps / step_s, "steps": steps, "won": f"{wins}/{len(tasks)}",
-            "export_compile": summary(export_s)}  # fmt: skip
+            "export_compile": summary(export_s)}
 
 
 def textworld_pddl(repeat: int, *, admissible: bool) -> dict[str, Any] | None:
@@ -230,10 +230,10 @@ def main() -> None:
         rows.append([name, f"{r['steps_per_s']:,.0f}", f"{1000 * r['reset']['median_s']:.2f}",
                      f"{base['steps_per_s'] / r['steps_per_s']:,.0f}x" if "TextWorld" in name else "",
                      f"{r['reset']['median_s'] / base['reset']['median_s']:,.0f}x" if "TextWorld" in name else "",
-                     r.get("won", "")])  # fmt: skip
+                     r.get("won", "")])
     print()
     print(markdown_table(["engine", "steps/s", "reset ms (median)", "native faster (steps)",
-                          "native faster (reset)", "expert won"], rows))  # fmt: skip
+                          "native faster (reset)", "expert won"], rows))
     write_json(args.out, {"machine": machine(), "pinned": pinned, "tasks": tasks, "results": results})
     if args.plot:
         plot([(n, r["steps_per_s"], r["reset"]["median_s"]) for n, r in results.items()], args.plot)

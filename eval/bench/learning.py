@@ -77,7 +77,7 @@ TASKS: dict[str, Task] = {
                  # to 22% in 10); at 1e-4 it held 53% after 10 (seed 0, 64 pool tasks): the tiny model's long code
                  # replies are mostly wrong when sampled, and larger steps away from them unlearn the format
                  ["lr=1e-4"]),
-}  # fmt: skip
+}
 # Per algorithm: its trainer's overrides (each on-policy iteration = 8 tasks x 4 rollouts = 32 episodes).
 ON_POLICY = ["tasks_per_iter=8", "group_size=4", "lr=3e-4"]
 ALGOS: dict[str, list[str]] = {
@@ -172,7 +172,7 @@ def prepare(args: argparse.Namespace) -> dict[str, Any]:
     if not (base / "config.json").is_file() and not args.report_only:
         build_tiny(TinyConfig(seed=0, families=task.families), out_dir=base)
     common = [*shared_overrides(args), "seed=0", f"threads={args.threads}", "eval_every=0", "algo=sft",
-              "tasks_per_iter=16", f"lr={args.warm_lr}", *task.warm]  # fmt: skip
+              "tasks_per_iter=16", f"lr={args.warm_lr}", *task.warm]
     if args.report_only and not (warm / "model").is_dir():
         raise SystemExit(f"--report-only: no finished warm start under {warm}")
     run_phase([*common, f"model={base}", f"out_dir={warm}", f"iterations={args.warm_iters}"], args.progress)
@@ -190,13 +190,13 @@ def bench_seed(seed: int, shared: dict[str, Any], args: argparse.Namespace) -> d
 
     root = Path(args.out) / f"seed{seed}"
     common = [*shared_overrides(args), f"seed={seed}", f"threads={args.threads}", f"eval_every={args.eval_every}",
-              f"model={shared['warm']}", f"iterations={args.iterations}"]  # fmt: skip
+              f"model={shared['warm']}", f"iterations={args.iterations}"]
     out: dict[str, Any] = {"warm_start": shared["warm_success"]}
     for algo in args.algos:
         extra = [f"opd.teacher_path={shared['teacher']}"] if algo == "opd" else []
         name = ALGOS[algo][0].split("=", 1)[1]
         overrides = [*common, *ALGOS[algo], *TASKS[args.task].tuned, *extra, *sets_for(args, name),
-                     f"out_dir={root / algo}"]  # fmt: skip
+                     f"out_dir={root / algo}"]
         wall = run_phase(overrides, args.progress, args.report_only)
         if wall is None:
             continue
@@ -206,7 +206,7 @@ def bench_seed(seed: int, shared: dict[str, Any], args: argparse.Namespace) -> d
         out[algo] = {"curve": curve, "final": curve[-1][1], "env_steps": curve[-1][0], "gen_tokens": curve[-1][2],
                      "teacher_gap": gap, "wall_s": wall,
                      "s_per_iter": statistics.fmean(m["time/iteration_s"] for m in metrics
-                                                    if "time/iteration_s" in m)}  # fmt: skip
+                                                    if "time/iteration_s" in m)}
     return out
 
 
@@ -270,9 +270,9 @@ def table(results: dict[int, dict[str, Any]], algos: list[str]) -> str:
                      f"{statistics.fmean(r['env_steps'] for r in runs):.0f}",
                      f"{statistics.fmean(r.get('gen_tokens', 0) for r in runs):.0f}",
                      f"{statistics.fmean(gaps):+.0f}" if gaps else "",
-                     f"{statistics.fmean(r['s_per_iter'] for r in runs):.1f}"])  # fmt: skip
+                     f"{statistics.fmean(r['s_per_iter'] for r in runs):.1f}"])
     header = ["algorithm", "start %", "final %", "change", "best eval %", "final per seed", "env steps",
-              "generated tokens", "teacher gap at start (points)", "s/iter"]  # fmt: skip
+              "generated tokens", "teacher gap at start (points)", "s/iter"]
     return markdown_table(header, rows)
 
 
@@ -294,11 +294,11 @@ def teacher_view(overrides: list[str], model_dir: Path, n: int, threads: int) ->
     model, tok = load(str(model_dir))
     agent = ModelAgent(TransformersBackend(model.eval(), tok, batch_size=cfg.num_envs), name="warm",
                        sampling=SamplingParams(temperature=0.0, max_tokens=cfg.max_tokens), history=cfg.history,
-                       privileged_at=cfg.privileged_at)  # fmt: skip
+                       privileged_at=cfg.privileged_at)
     result = evaluate([agent], [cfg.env], n, num_envs=cfg.num_envs, env_kwargs=cfg.env_kwargs, progress=False,
-                      contexts=["plain", "privileged", "expert-skill"])  # fmt: skip
+                      contexts=["plain", "privileged", "expert-skill"])
     labels = {"warm": "plain prompt", "warm [privileged]": "+ the env's privileged info",
-              "warm [expert-skill]": "+ skill from the expert's episode"}  # fmt: skip
+              "warm [expert-skill]": "+ skill from the expert's episode"}
     return {labels[m.agent]: m.success_rate for m in result.metrics}
 
 
@@ -346,10 +346,10 @@ def main(argv: list[str] | None = None) -> None:
         md += f"\n\nShared warm start: the finished SFT run {args.warm_from} (`--warm-from`)"
     else:
         md += (f"\n\nShared SFT warm start ({args.warm_iters} iterations): {100 * shared['warm_success']:.0f}% "
-               "held-out")  # fmt: skip
+               "held-out")
     if "teacher_success" in shared:
         md += (f"; OPD's teacher (the warm start after {args.teacher_iters} more SFT iterations): "
-               f"{100 * shared['teacher_success']:.0f}%")  # fmt: skip
+               f"{100 * shared['teacher_success']:.0f}%")
     if args.teacher_view:
         view = teacher_view(shared_overrides(args), shared["warm"], args.teacher_view, args.threads)
         md += (f"\n\nThe warm start as a self-teacher ({args.teacher_view} held-out tasks, greedy):\n\n"
@@ -357,7 +357,7 @@ def main(argv: list[str] | None = None) -> None:
     (out / "results.md").write_text(md + "\n")
     write_json(out / "result.json", {"machine": machine(), "args": vars(args), "results": results,
                                      "shared": {k: str(v) for k, v in shared.items()},
-                                     "wall_s": time.perf_counter() - t})  # fmt: skip
+                                     "wall_s": time.perf_counter() - t})
     print(md)
     print(f"\nwrote {out / 'results.md'}, {out / 'result.json'}, {fig}")
 

@@ -57,7 +57,7 @@ def bench_generation(model: Any, tokenizer: Any, n: int = 16, prompt_len: int = 
         for _ in range(3):
             t = time.perf_counter()
             model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=True, temperature=1.0, top_k=0,
-                           max_new_tokens=new, min_new_tokens=new, pad_token_id=tokenizer.pad_token_id)  # fmt: skip
+                           max_new_tokens=new, min_new_tokens=new, pad_token_id=tokenizer.pad_token_id)
             hf.append(time.perf_counter() - t)
     tokens = n * new
     return {
@@ -82,7 +82,7 @@ def bench_rollout(model: Any, tokenizer: Any, env_id: str, parallel: int, max_st
     agent = _TimedAgent(ModelAgent(backend, sampling=sampling, history=4))
     t = time.perf_counter()
     episodes = collect(agent, env_id, parallel, num_envs=parallel, seed=0, env_kwargs={"max_steps": max_steps},
-                       progress=False)  # fmt: skip
+                       progress=False)
     wall = time.perf_counter() - t
     steps = sum(e.num_steps for e in episodes)
     tokens = sum(e.num_completion_tokens for e in episodes)
@@ -121,18 +121,18 @@ def main(argv: list[str] | None = None) -> None:
         ["backend", "16 x 64 new tokens (s)", "tok/s"],
         [["distillgym TransformersBackend", f"{gen['ours_s']:.2f}", f"{gen['ours_tok_s']:.0f}"],
          ["HF model.generate", f"{gen['hf_generate_s']:.2f}", f"{gen['hf_generate_tok_s']:.0f}"]],
-    ))  # fmt: skip
+    ))
     print(f"ratio (ours / HF generate): {gen['speedup_vs_hf_generate']:.2f}x\n")
     rows, results = [], []
     for p in args.parallel:
         r = bench_rollout(model, tokenizer, args.env, p, args.max_steps, args.max_tokens)
         results.append(r)
         rows.append([p, r["env_steps"], f"{r['wall_s']:.1f}", f"{r['env_steps_per_s']:.1f}",
-                     f"{r['generated_tok_per_s']:.0f}", f"{100 * r['generation_share']:.0f}%"])  # fmt: skip
+                     f"{r['generated_tok_per_s']:.0f}", f"{100 * r['generation_share']:.0f}%"])
     print(markdown_table(["parallel episodes", "env steps", "wall s", "env steps/s", "generated tok/s",
-                          "time in generation"], rows))  # fmt: skip
+                          "time in generation"], rows))
     out = write_json(args.out, {"machine": machine(), "threads": args.threads, "model": args.model,
-                                "env": args.env, "generation": gen, "rollouts": results})  # fmt: skip
+                                "env": args.env, "generation": gen, "rollouts": results})
     print(f"\nwrote {out}")
 
 

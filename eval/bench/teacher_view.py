@@ -32,7 +32,7 @@ def episodes_shape(env: str, max_steps: int, max_tokens: int) -> list[str]:
 
 
 def warm_start(base: Path, out: Path, placement: str, iters: int, threads: int, progress: bool,
-               shape: list[str], skills: bool = False) -> Path:  # fmt: skip
+               shape: list[str], skills: bool = False) -> Path:
     from distillgym.trainers.config import load_config
     from distillgym.trainers.loop import train
 
@@ -43,14 +43,14 @@ def warm_start(base: Path, out: Path, placement: str, iters: int, threads: int, 
                                        f"threads={threads}", f"privileged_at={placement}",
                                        "sft.teacher_prompt_copies=true",
                                        f"sft.skill_prompt_copies={str(skills).lower()}",
-                                       f"progress={str(progress).lower()}"])  # fmt: skip
+                                       f"progress={str(progress).lower()}"])
         train(cfg, acfg, resume=True)
         (out / "done").write_text("")
     return model
 
 
 def score(model: Path, placement: str, episodes: int, threads: int, env: str, max_steps: int,
-          max_tokens: int, skills: bool = False, split: str = "test") -> dict[str, Any]:  # fmt: skip
+          max_tokens: int, skills: bool = False, split: str = "test") -> dict[str, Any]:
     import torch
 
     from distillgym.agents.generation import SamplingParams, TransformersBackend
@@ -61,20 +61,20 @@ def score(model: Path, placement: str, episodes: int, threads: int, env: str, ma
     torch.set_num_threads(threads)
     m, tok = load(str(model))
     agent = ModelAgent(TransformersBackend(m.eval(), tok, batch_size=32), history=1, name=placement,
-                       sampling=SamplingParams(0.0, max_tokens=max_tokens), privileged_at=placement)  # fmt: skip
+                       sampling=SamplingParams(0.0, max_tokens=max_tokens), privileged_at=placement)
     contexts = ["plain", "privileged", *(["expert-skill"] if skills else [])]
     result = evaluate([agent], [env], episodes, contexts=contexts, num_envs=32, split=split,
-                      env_kwargs={"max_steps": max_steps}, progress=False)  # fmt: skip
+                      env_kwargs={"max_steps": max_steps}, progress=False)
     return {m.agent: {"success": m.success_rate, "ci": [m.ci_low, m.ci_high], "episodes": m.episodes}
-            for m in result.metrics}  # fmt: skip
+            for m in result.metrics}
 
 
 def one(placement: str, args: argparse.Namespace, base: Path, threads: int) -> dict[str, Any]:
     shape = episodes_shape(args.env, args.max_steps, args.max_tokens)
     model = warm_start(base, Path(args.out) / placement, placement, args.iters, threads, args.progress, shape,
-                       args.skills)  # fmt: skip
+                       args.skills)
     return score(model, placement, args.episodes, threads, args.env, args.max_steps, args.max_tokens, args.skills,
-                 args.split)  # fmt: skip
+                 args.split)
 
 
 def cell(r: dict[str, Any]) -> str:
@@ -95,12 +95,12 @@ def main() -> None:
     p.add_argument("--parallel", action="store_true", help="train the placements side by side (one thread each)")
     p.add_argument("--from", dest="start", default=None, metavar="MODEL_DIR",
                    help="start the SFT from this trained model instead of a fresh tiny preset (a curriculum: e.g. the "
-                        "6x6/1 warm start, which already reads its context, trained on 6x6/2)")  # fmt: skip
+                        "6x6/1 warm start, which already reads its context, trained on 6x6/2)")
     p.add_argument("--skills", action="store_true",
                    help="the SFT also imitates each demonstration with its own expert-summarizer skill in the prompt "
                         "(sft.skill_prompt_copies), and the model is also scored with a skill (context expert-skill)")
     p.add_argument("--split", default="test", choices=["train", "test"], help="the tasks scored (the skill bar "
-                   "is on the training pool)")  # fmt: skip
+                   "is on the training pool)")
     p.add_argument("--out", default="runs/bench/teacher_view")
     p.add_argument("--no-progress", dest="progress", action="store_false")
     args = p.parse_args()
@@ -124,7 +124,7 @@ def main() -> None:
     print(markdown_table([*head, *(["with a skill %", "skill - plain"] if args.skills else [])], rows))
     write_json(Path(args.out) / "teacher_view.json", {"machine": machine(), "env": args.env, "iters": args.iters,
                                                      "from": args.start, "skills": args.skills, "split": args.split,
-                                                     "episodes": args.episodes, "results": results})  # fmt: skip
+                                                     "episodes": args.episodes, "results": results})
     print(json.dumps(results))
 
 

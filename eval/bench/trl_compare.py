@@ -204,7 +204,7 @@ def dg_run(model_dir: Path, out: Path, threads: int, seed: int) -> Any:
 
     cfg = TrainConfig(model=str(model_dir), out_dir=str(out), seed=seed, lr=LR, max_grad_norm=1.0,
                       micro_batch_size=BATCH, num_envs=BATCH, threads=threads, device="cpu", tensorboard=False,
-                      progress=False)  # fmt: skip
+                      progress=False)
     run = setup(cfg)
     run.backend.stop_ids = set()  # ignore EOS: every completion has max_tokens tokens (TRL side: min_new_tokens)
     return run
@@ -230,7 +230,7 @@ def dg_grpo_step(run: Any, prompts: list[list[int]], new_tokens: int, timings: T
     rewards = [reward(c.text) for c in completions]
     adv = group_advantages(rewards, groups)
     samples = [Sample(p, c.ids, [1] * len(c.ids), c.logprobs, r, float(a), g)
-               for p, c, r, a, g in zip(ids, completions, rewards, adv, groups, strict=True)]  # fmt: skip
+               for p, c, r, a, g in zip(ids, completions, rewards, adv, groups, strict=True)]
     token_adv = [[float(a)] * len(c.ids) for a, c in zip(adv, completions, strict=True)]
     cfg = grpo.Config(clip_low=0.2, clip_high=0.2, kl_coef=0.0, loss_agg="dapo")
     metrics = grpo.policy_gradient_step(run, samples, token_adv, cfg)
@@ -296,9 +296,9 @@ def compare_grpo(student: Path, texts: list[str], args: argparse.Namespace, work
     config = GRPOConfig(**common_trl_args(work / "trl-grpo", total, args.seed), num_generations=GROUP,
                         max_completion_length=args.new_tokens, temperature=1.0, top_p=1.0, top_k=0, beta=0.0,
                         epsilon=0.2, loss_type="dapo", num_iterations=1, shuffle_dataset=False,
-                        generation_kwargs={"min_new_tokens": args.new_tokens}, log_completions=False)  # fmt: skip
+                        generation_kwargs={"min_new_tokens": args.new_tokens}, log_completions=False)
     trainer = GRPOTrainer(model=model, reward_funcs=trl_reward, args=config, processing_class=tokenizer,
-                          train_dataset=Dataset.from_dict({"prompt": texts}), callbacks=[clock])  # fmt: skip
+                          train_dataset=Dataset.from_dict({"prompt": texts}), callbacks=[clock])
     time_calls(trainer, "_generate", theirs, lambda out: statistics.fmean(len(c) for c in out[1]))
     theirs.loss.append(trainer.train().training_loss)
     return result("GRPO step", "trl.GRPOTrainer", trainer, theirs, ours, args)
@@ -331,18 +331,18 @@ def compare_gkd(student: Path, teacher: Path, texts: list[str], args: argparse.N
         for i, r in enumerate(rows):
             labels[i, : input_ids.shape[1] - len(r["reference_ids"])] = -100
         return {"prompts": prompts, "prompt_attention_mask": prompt_mask, "input_ids": input_ids,
-                "attention_mask": attention_mask, "labels": labels}  # fmt: skip
+                "attention_mask": attention_mask, "labels": labels}
 
     data = Dataset.from_dict({"prompt_ids": prompt_ids, "reference_ids": [r[: args.new_tokens] for r in reference]})
     config = GKDConfig(**common_trl_args(work / "trl-gkd", total, args.seed), lmbda=1.0, beta=0.5, temperature=1.0,
-                       max_new_tokens=args.new_tokens, seq_kd=False)  # fmt: skip
+                       max_new_tokens=args.new_tokens, seq_kd=False)
     trainer = GKDTrainer(model=model, teacher_model=t_model, args=config, processing_class=tokenizer,
-                         train_dataset=data, data_collator=collate, callbacks=[clock])  # fmt: skip
+                         train_dataset=data, data_collator=collate, callbacks=[clock])
     # GKDConfig has no generation_kwargs: forbid EOS before the last token as GRPO's min_new_tokens does
     trainer.generation_config.min_new_tokens = args.new_tokens
     trainer.generation_kwargs["min_new_tokens"] = args.new_tokens
     time_calls(trainer, "generate_on_policy_outputs", theirs,
-               lambda out: float((out[2] != -100).sum(-1).float().mean()))  # fmt: skip
+               lambda out: float((out[2] != -100).sum(-1).float().mean()))
     theirs.loss.append(trainer.train().training_loss)
     return result("on-policy distillation step (GKD)", "trl.experimental.gkd.GKDTrainer", trainer, theirs, ours, args)
 
@@ -362,13 +362,13 @@ def compare_distill(student: Path, teacher: Path, texts: list[str], args: argpar
     config = DistillationConfig(**common_trl_args(work / "trl-distill", total, args.seed),
                                 max_completion_length=args.new_tokens, temperature=1.0, top_p=1.0, top_k=0, beta=0.5,
                                 shuffle_dataset=False, generation_kwargs={"min_new_tokens": args.new_tokens},
-                                log_completions=False)  # fmt: skip
+                                log_completions=False)
     trainer = DistillationTrainer(model=model, teacher_model=t_model, args=config, processing_class=tokenizer,
-                                  train_dataset=Dataset.from_dict({"prompt": texts}), callbacks=[clock])  # fmt: skip
+                                  train_dataset=Dataset.from_dict({"prompt": texts}), callbacks=[clock])
     time_calls(trainer, "_generate", theirs, lambda out: statistics.fmean(len(c) for c in out[1]))
     theirs.loss.append(trainer.train().training_loss)
     return result("on-policy distillation step (TRL DistillationTrainer)", "trl.DistillationTrainer", trainer,
-                  theirs, ours, args)  # fmt: skip
+                  theirs, ours, args)
 
 
 def result(what: str, trl_name: str, trainer: Any, theirs: Timings, ours: Timings, args: argparse.Namespace) -> dict:
@@ -393,7 +393,7 @@ def table_row(r: dict[str, Any]) -> list[str]:
     t, o = r["trl"], r["distillgym"]
     return [r["what"], t["trainer"], s(t["median_s"]), s(t["generate_median_s"]), s(o["median_s"]),
             s(o["generate_median_s"]), s(r["ratio"]), s(r["ratio_paired_median"]),
-            f"{t['mean_completion_len']:.1f} / {o['mean_completion_len']:.1f}"]  # fmt: skip
+            f"{t['mean_completion_len']:.1f} / {o['mean_completion_len']:.1f}"]
 
 
 # ------------------------------------------------------------------------------------------------------- main
@@ -424,7 +424,7 @@ def main(argv: list[str] | None = None) -> None:
         import trl
     except ImportError as e:
         raise SystemExit("TRL is not installed here: run `bash eval/bench/trl_venv.sh`, then "
-                         "`.trl-venv/bin/python -m distillgym.eval.bench.trl_compare`") from e  # fmt: skip
+                         "`.trl-venv/bin/python -m distillgym.eval.bench.trl_compare`") from e
     import torch
     import transformers
 
@@ -441,7 +441,7 @@ def main(argv: list[str] | None = None) -> None:
     texts = make_prompts(tokenizer, 4 * BATCH, args.prompt_tokens)
     lengths = [len(tokenizer(x, add_special_tokens=False)["input_ids"]) for x in texts]
     print(f"models ready in {time.perf_counter() - t:.0f} s (vocab {len(tokenizer)}); prompts of "
-          f"{min(lengths)}-{max(lengths)} tokens", flush=True)  # fmt: skip
+          f"{min(lengths)}-{max(lengths)} tokens", flush=True)
 
     results: dict[str, Any] = {}
     for name in args.only:
@@ -456,17 +456,17 @@ def main(argv: list[str] | None = None) -> None:
             raise RuntimeError(f"torch threads changed to {torch.get_num_threads()} during {name}")
         r = results[name]
         print(f"{name}: TRL {r['trl']['median_s']:.2f} s/step, distillgym {r['distillgym']['median_s']:.2f} s/step, "
-              f"ratio {r['ratio']:.2f} ({time.perf_counter() - t:.0f} s)", flush=True)  # fmt: skip
+              f"ratio {r['ratio']:.2f} ({time.perf_counter() - t:.0f} s)", flush=True)
 
     table = markdown_table(
         ["step", "TRL trainer", "TRL s/step", "TRL gen s", "distillgym s/step", "distillgym gen s",
          "ratio (TRL / ours)", "paired ratio", "completion len TRL / ours"],
         [table_row(r) for r in results.values()],
-    )  # fmt: skip
+    )
     print(table)
     settings = {"steps": args.steps, "warmup": args.warmup, "threads": args.threads, "batch": BATCH,
                 "grpo_group": GROUP, "prompt_tokens": [min(lengths), max(lengths)], "new_tokens": args.new_tokens,
-                "vocab": len(tokenizer), "lr": LR, "dtype": "float32", "interleaved": True}  # fmt: skip
+                "vocab": len(tokenizer), "lr": LR, "dtype": "float32", "interleaved": True}
     report = {
         "machine": machine(),
         "load_average_before": load,

@@ -32,7 +32,7 @@ def prompts(backend: TransformersBackend) -> list[list[int]]:
     "params",
     [SamplingParams(temperature=1.0, max_tokens=24, seed=1), SamplingParams(temperature=0.7, top_k=20, top_p=0.9,
                                                                              max_tokens=24, seed=2)],
-)  # fmt: skip
+)
 def test_scorer_matches_generator_logprobs(backend: TransformersBackend, params: SamplingParams) -> None:
     ps = prompts(backend)
     out = backend.generate(ps, params)
@@ -146,7 +146,7 @@ def test_bad_input_gets_clear_errors(backend: TransformersBackend) -> None:
     with pytest.raises(ValueError, match="outside the vocabulary"):
         backend.generate([[10**7]], SamplingParams())
     for field, kwargs in [("temperature", {"temperature": -1}), ("top_p", {"top_p": 0}), ("top_k", {"top_k": -2}),
-                          ("max_tokens", {"max_tokens": 0})]:  # fmt: skip
+                          ("max_tokens", {"max_tokens": 0})]:
         with pytest.raises(ValueError, match=field):
             SamplingParams(**kwargs)
     assert math.isfinite(backend.score([[1, 2]], [[3]])[0].logprobs[0])

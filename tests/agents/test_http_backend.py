@@ -81,7 +81,7 @@ def tokenizer() -> Any:
 def answer(tokens: list[str], logprobs: list[float], text: str, reason: str = "length") -> dict[str, Any]:
     lp = {"tokens": tokens, "token_logprobs": logprobs, "top_logprobs": None, "text_offset": [0] * len(tokens)}
     return {"id": "cmpl-1", "object": "text_completion", "model": "m",
-            "choices": [{"index": 0, "text": text, "logprobs": lp, "finish_reason": reason}]}  # fmt: skip
+            "choices": [{"index": 0, "text": text, "logprobs": lp, "finish_reason": reason}]}
 
 
 PARAMS = SamplingParams(temperature=1.0, max_tokens=3, seed=7, stop=("</action>",))

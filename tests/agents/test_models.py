@@ -24,7 +24,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple:
 def test_tokenizer_round_trips_environment_text_exactly(tiny: tuple) -> None:
     _, tokenizer, _ = tiny
     for env_id, kwargs in [("distillgym/Sokoban-v0", {}), ("distillgym/Sokoban-v0", {"symbols": "xsb"}),
-                           ("distillgym/2048-v0", {})]:  # fmt: skip
+                           ("distillgym/2048-v0", {})]:
         obs, info = gym.make(env_id, **kwargs).reset(seed=123)
         for text in (obs, info["task"], "Invalid action '🙂 向上'.", "<action>Left</action>"):
             ids = tokenizer(text, add_special_tokens=False)["input_ids"]

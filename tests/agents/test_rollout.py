@@ -22,13 +22,13 @@ SHORT = {"max_steps": 4}
 def model_agent(tiny_model: tuple, history: int | None = None, **kw: Any) -> ModelAgent:
     model, tokenizer = tiny_model
     return ModelAgent(TransformersBackend(model, tokenizer), sampling=SamplingParams(max_tokens=10), history=history,
-                      **kw)  # fmt: skip
+                      **kw)
 
 
 @pytest.fixture(scope="module")
 def episodes(tiny_model: tuple) -> list[Episode]:
     return collect(model_agent(tiny_model), "Sokoban-6x6-1-v0", 3, group_size=2, num_envs=4, seed=5,
-                   env_kwargs=SHORT, progress=False)  # fmt: skip
+                   env_kwargs=SHORT, progress=False)
 
 
 def test_loss_mask_is_zero_exactly_on_environment_tokens(episodes: list[Episode], tiny_model: tuple) -> None:
@@ -83,10 +83,10 @@ def test_sampled_logprobs_match_the_scorer(episodes: list[Episode], tiny_model: 
 
 def test_same_seed_same_episodes(episodes: list[Episode], tiny_model: tuple) -> None:
     again = collect(model_agent(tiny_model), "Sokoban-6x6-1-v0", 3, group_size=2, num_envs=4, seed=5,
-                    env_kwargs=SHORT, progress=False)  # fmt: skip
+                    env_kwargs=SHORT, progress=False)
     assert [e.to_json() for e in again] == [e.to_json() for e in episodes]
     other = collect(model_agent(tiny_model), "Sokoban-6x6-1-v0", 1, group_size=2, num_envs=4, seed=6,
-                    env_kwargs=SHORT, progress=False)  # fmt: skip
+                    env_kwargs=SHORT, progress=False)
     assert [e.to_json() for e in other] != [e.to_json() for e in episodes[:2]]
     assert [Episode.from_json(e.to_json()) for e in episodes] == episodes
 
@@ -101,7 +101,7 @@ def test_groups_share_their_task(episodes: list[Episode]) -> None:
 
 def test_windowed_history_gives_one_sample_per_turn_after_the_window(tiny_model: tuple) -> None:
     (ep,) = collect(model_agent(tiny_model, history=1), "Sokoban-6x6-1-v0", 1, seed=1, env_kwargs=SHORT,
-                    progress=False)  # fmt: skip
+                    progress=False)
     samples = ep.samples()
     # turns 0 and 1 chain (window 1 still shows everything); from turn 2 on, the window slides
     assert len(samples) == ep.num_steps - 1
@@ -110,7 +110,7 @@ def test_windowed_history_gives_one_sample_per_turn_after_the_window(tiny_model:
 
 def test_teacher_agent_sees_privileged_info_and_records_it(tiny_model: tuple) -> None:
     (ep,) = collect(model_agent(tiny_model, privileged=True), "Sokoban-6x6-2-v0", 1, env_kwargs=SHORT,
-                    progress=False)  # fmt: skip
+                    progress=False)
     tokenizer = tiny_model[1]
     plan = ep.turns[0].info["privileged"]["expert_plan"]
     assert "The expert's plan from here: " + ", ".join(plan) in tokenizer.decode(ep.turns[0].prompt_ids)
@@ -149,8 +149,8 @@ def test_model_agent_does_not_depend_on_batching(tiny_model: tuple) -> None:
     """A sampling model agent plays each episode the same with 1 or 4 environments at once: every reply is seeded
     by (rollout seed, episode, step), not by its row in the batch."""
     a = collect(model_agent(tiny_model), "Sokoban-6x6-1-v0", 3, group_size=2, num_envs=1, seed=9, env_kwargs=SHORT,
-                progress=False)  # fmt: skip
+                progress=False)
     b = collect(model_agent(tiny_model), "Sokoban-6x6-1-v0", 3, group_size=2, num_envs=4, seed=9, env_kwargs=SHORT,
-                progress=False)  # fmt: skip
+                progress=False)
     assert [[t.completion_ids for t in e.turns] for e in a] == [[t.completion_ids for t in e.turns] for e in b]
     assert len({tuple(t.completion_ids or []) for e in a for t in e.turns}) > 1  # it does sample

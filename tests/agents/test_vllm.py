@@ -67,13 +67,13 @@ class Server:
         cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir),
                "--served-model-name", "tiny", "--host", "127.0.0.1", "--port", str(self.port), "--dtype", "float32",
                "--enforce-eager", "--max-model-len", str(MAX_MODEL_LEN), "--seed", "0",
-               "--distributed-executor-backend", "uni"]  # fmt: skip
+               "--distributed-executor-backend", "uni"]
         # without multiprocessing the CPU platform keeps the "uni" executor: the worker runs in the engine process
         # (two vLLM processes to start instead of three)
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "VLLM_CPU_KVCACHE_SPACE": "1"}
         env["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
         self.proc = subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env,
-                                     start_new_session=True)  # fmt: skip
+                                     start_new_session=True)
 
     def wait_ready(self, timeout: float = 400.0) -> None:
         import httpx
@@ -146,7 +146,7 @@ def assert_match_scorer(outs: list, prompts: list, scorer: TransformersBackend) 
 
 
 def test_generate_logprobs_match_the_scorer(engine: VLLMBackend, scorer: TransformersBackend, tiny: tuple,
-                                            prompts: list) -> None:  # fmt: skip
+                                            prompts: list) -> None:
     params = SamplingParams(temperature=1.0, max_tokens=24, seed=11)
     outs = engine.generate(prompts, params)
     assert_well_formed(outs, tiny[1], len(tiny[1]), 24, tiny[1].eos_token_id)
@@ -157,7 +157,7 @@ def test_generate_logprobs_match_the_scorer(engine: VLLMBackend, scorer: Transfo
 
 
 def test_filters_change_sampling_not_the_reported_logprobs(engine: VLLMBackend, scorer: TransformersBackend,
-                                                           prompts: list) -> None:  # fmt: skip
+                                                           prompts: list) -> None:
     outs = engine.generate(prompts, SamplingParams(temperature=0.7, top_k=5, max_tokens=16, seed=3))
     ref = scorer.score(prompts, [c.ids for c in outs], top_k=5)
     for c, r in zip(outs, ref, strict=True):
@@ -166,7 +166,7 @@ def test_filters_change_sampling_not_the_reported_logprobs(engine: VLLMBackend, 
 
 
 def test_greedy_and_stop_strings_agree_with_transformers(engine: VLLMBackend, scorer: TransformersBackend,
-                                                         tiny: tuple, prompts: list) -> None:  # fmt: skip
+                                                         tiny: tuple, prompts: list) -> None:
     tokenizer = tiny[1]
     greedy = SamplingParams(temperature=0.0, max_tokens=12)
     ours, ref = engine.generate(prompts, greedy), scorer.generate(prompts, greedy)
@@ -174,7 +174,7 @@ def test_greedy_and_stop_strings_agree_with_transformers(engine: VLLMBackend, sc
     # a stop string taken from the greedy text: generation ends at the token that completes it, text included
     ids = ref[0].ids
     k = next(k for k in range(1, len(ids)) if decode(tokenizer, ids[k : k + 1]).strip().isascii()
-             and decode(tokenizer, ids[k : k + 1]).strip())  # fmt: skip
+             and decode(tokenizer, ids[k : k + 1]).strip())
     stop = decode(tokenizer, ids[k : k + 1]).strip()
     n = truncate_at_stop(tokenizer, ids, [stop])
     (cut,) = engine.generate(prompts[:1], SamplingParams(temperature=0.0, max_tokens=12, stop=(stop,)))
@@ -182,7 +182,7 @@ def test_greedy_and_stop_strings_agree_with_transformers(engine: VLLMBackend, sc
 
 
 def test_score_matches_the_transformers_scorer(engine: VLLMBackend, scorer: TransformersBackend,
-                                               prompts: list) -> None:  # fmt: skip
+                                               prompts: list) -> None:
     comps = [c.ids for c in scorer.generate(prompts, SamplingParams(max_tokens=10, seed=5))]
     comps[1] = []  # an empty completion scores as nothing
     ours, ref = engine.score(prompts, comps, top_k=3), scorer.score(prompts, comps, top_k=3)
@@ -196,7 +196,7 @@ def test_score_matches_the_transformers_scorer(engine: VLLMBackend, scorer: Tran
 
 
 def test_load_weights_makes_the_engine_follow_the_training_model(engine: VLLMBackend, tiny: tuple,
-                                                                 prompts: list) -> None:  # fmt: skip
+                                                                 prompts: list) -> None:
     model, tokenizer, _ = tiny
     greedy = SamplingParams(temperature=0.0, max_tokens=12)
     before = engine.generate(prompts, greedy)
@@ -224,7 +224,7 @@ def test_load_weights_makes_the_engine_follow_the_training_model(engine: VLLMBac
 
 
 def test_http_backend_against_vllms_openai_server(server: Server, scorer: TransformersBackend, tiny: tuple,
-                                                  prompts: list) -> None:  # fmt: skip
+                                                  prompts: list) -> None:
     tokenizer = tiny[1]
     server.wait_ready()
     backend = HTTPBackend(server.url, "tiny", tokenizer, max_retries=1, backoff=0.1, concurrency=4)
@@ -254,7 +254,7 @@ def test_a_skill_summarizer_served_by_vllm(server: Server, scorer: TransformersB
     summ = LLMSummarizer.from_spec(server.url, tokenizer=str(tiny[2]), max_tokens=12, template=short, max_chars=200)
     prompt = summ.prompt(episode)
     ids = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
-                                        tokenize=True)  # fmt: skip
+                                        tokenize=True)
     ids = list(ids["input_ids"] if hasattr(ids, "keys") else ids)
     assert len(ids) < MAX_MODEL_LEN - 12
     want = scorer.generate([ids], SamplingParams(temperature=0.0, max_tokens=12))[0].text

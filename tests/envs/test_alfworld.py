@@ -191,7 +191,7 @@ def test_walkthrough_with_looks_is_followed(env: gym.Env, tmp_path: Path) -> Non
     game = Path(find_games(root, "train", task_types=(COOL,))[0])
     data = json.loads(game.read_text())
     game.write_text(json.dumps({**data, "walkthrough": ["look", *data["walkthrough"][:3], "inventory",
-                                                        *data["walkthrough"][3:]]}))  # fmt: skip
+                                                        *data["walkthrough"][3:]]}))
     walk = gym.make(ENV_ID, privileged=True, data_path=root, expert="walkthrough", task_types=[COOL])
     obs, info = walk.reset(seed=0)
     for action in info["privileged"]["solution"]:
@@ -204,7 +204,7 @@ def test_walkthrough_with_looks_is_followed(env: gym.Env, tmp_path: Path) -> Non
 def test_wrong_plan_does_not_win_and_the_expert_recovers(env: gym.Env) -> None:
     env.reset(seed=1)  # put a cool apple in countertop: skip the cooling
     for action in ["go to diningtable 1", "take apple 1 from diningtable 1", "go to countertop 1",
-                   "put apple 1 in/on countertop 1"]:  # fmt: skip
+                   "put apple 1 in/on countertop 1"]:
         obs, reward, terminated, truncated, info = env.step(action)
         assert obs != "Nothing happens." and reward == 0.0 and not terminated
     assert not info["success"]
@@ -219,7 +219,7 @@ def test_malformed_commands_never_raise(env: gym.Env) -> None:
     admissible = info["admissible_actions"]
     invalid = [None, 5, b"look", "", "   ", "\n\t", "x" * 257, "go to fridge 1\x00", ["look"]]
     unknown = ["asdf", "go to", "go to fridge 9", "take apple 1 from fridge 1", "x" * 256, "ünïcødé →", "put",
-               "GO TO Fridge 1 please", "<action>look</action>"]  # fmt: skip
+               "GO TO Fridge 1 please", "<action>look</action>"]
     for k, action in enumerate(invalid + unknown):
         obs, reward, terminated, truncated, info = env.step(action)
         assert obs == "Nothing happens." and reward == 0.0 and not terminated

@@ -87,7 +87,7 @@ def test_json_tool_calls() -> None:
     "text",
     ['{"name": "os.system", "arguments": {"command": "ls"}}', '{"name": "mail.__class__", "arguments": {}}',
      '{"name": "mail.x", "arguments": {"__import__": 1}}', '{"name": "mail", "arguments": {}}', "[1, 2]", "{"],
-)  # fmt: skip
+)
 def test_tool_calls_cannot_smuggle_code(text: str) -> None:
     code = tool_call_to_code(text)
     assert code is None or code.startswith("print(apis.os.system(")  # a name is only ever an attribute lookup

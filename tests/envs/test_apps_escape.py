@@ -176,7 +176,7 @@ def world_change(before: dict[str, Any], after: dict[str, Any]) -> str:
     """The differences between two states, in words (records by id, and the bookkeeping sections)."""
     parts = [c.describe() for c in diff_states(before, after)]
     parts += [f"{key} changed" for key in sorted(set(before) | set(after))
-              if key.startswith("_") and before.get(key) != after.get(key)]  # fmt: skip
+              if key.startswith("_") and before.get(key) != after.get(key)]
     return "; ".join(parts[:8]) or "differs"
 
 

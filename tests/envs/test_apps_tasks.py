@@ -32,7 +32,7 @@ def _run(world: dict, code: str) -> dict:
 
 def _grade(world: dict, task: Task, state: dict) -> bool:
     return grade(world, state, expects=task.expects, answer=task.answer, check_answer=task.check_answer,
-                 ignore=task.ignore).success  # fmt: skip
+                 ignore=task.ignore).success
 
 
 def test_templates_cover_three_levels_and_pools() -> None:
@@ -56,7 +56,7 @@ def test_expert_solves_every_seed(name: str) -> None:
         posed += 1
         state = _run(world, task.solution)
         verdict = grade(world, state, expects=task.expects, answer=task.answer, check_answer=task.check_answer,
-                        ignore=task.ignore)  # fmt: skip
+                        ignore=task.ignore)
         assert verdict.success, (seed, task.instruction, verdict.failures)
     assert posed >= len(SEEDS) // 2, f"{name} posed only {posed} of {len(SEEDS)} tasks"
 
@@ -124,6 +124,6 @@ def test_check_changes_counts_and_collateral() -> None:
     [("+1-555", "+1-555", True), (" Room 4B. ", "room 4b", True), ("$1,234.50", 1234.5, True), (3, 3.004, True),
      (3, 3.02, False), ([2, 1], [1.0, 2.0], True), (["a"], ["a", "b"], False), (None, 0, False), ("7", 7, True),
      (True, 1, False)],
-)  # fmt: skip
+)
 def test_answers_match(given: object, expected: object, same: bool) -> None:
     assert answers_match(given, expected) is same

@@ -19,7 +19,7 @@ from tests.conftest import ALL_IDS
         ("", None), ("upp", None), ("up left", None), ("move", None), ("None", None), ("null", None),
         ("x" * 10_000, None), ("⬆️", None), ("move u", None), (None, None), (3, None),
     ],
-)  # fmt: skip
+)
 def test_parse_direction(text: object, expected: str | None) -> None:
     assert parse_direction(text) == expected
 

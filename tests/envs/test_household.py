@@ -124,7 +124,7 @@ MALFORMED = [
     "Up", "<action></action>", "<action>go to</action>", "🙂" * 50, "x" * 100_000, "go to countertop 1\x00",
     "take apple 1 from countertop 1; rm -rf /", "close fridge 1 " * 30, "cool 5 with 6", "\t\r", "go to \u202e",
     "move apple 1 to apple 1", "clean sinkbasin 1 with apple 1", "use countertop 1", "go to go to",
-]  # fmt: skip
+]
 
 
 def test_malformed_commands_never_raise() -> None:
@@ -136,7 +136,7 @@ def test_malformed_commands_never_raise() -> None:
     junk += ["".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 60))) for _ in range(300)]
     # grammar words with wrong or mixed-up names
     words = ["go to", "take", "from", "move", "to", "open", "close", "heat", "cool", "clean", "with", "slice",
-             "use", "examine", "apple 1", "fridge 1", "countertop 1", "kitchen", "desklamp 1", "knife 1"]  # fmt: skip
+             "use", "examine", "apple 1", "fridge 1", "countertop 1", "kitchen", "desklamp 1", "knife 1"]
     junk += [" ".join(rng.choice(words) for _ in range(rng.randrange(1, 6))) for _ in range(300)]
     before = env.snapshot()
     for action in junk:
@@ -170,7 +170,7 @@ def test_admissible_commands_are_exactly_the_ones_that_change_something() -> Non
                            ("cool", "with"), ("clean", "with"), ("slice", "with"))
                            for a in names[:: max(1, len(names) // 12)] + [i.name for i in house.items]
                            for b in [r.name for r in house.receptacles] + [i.name for i in house.items]
-                           if rng.random() < 0.05]  # fmt: skip
+                           if rng.random() < 0.05]
             for cmd in candidates:
                 new, _ = house.apply(state, parse_command(cmd))
                 if new != state:

@@ -71,7 +71,7 @@ def _native(house: Household, rooms: int, seed: int, commands: list[str]) -> boo
 
 #: how TextWorld reports each command the native engine carries out (a refusal reads otherwise)
 ACCEPTED = ("You arrive at", "-= ", "You take", "You put", "You open", "You close", "You heat", "You cool",
-            "You clean", "You slice", "You turn on")  # fmt: skip
+            "You clean", "You slice", "You turn on")
 
 
 def _both(house: Household, path: Path, name: str, commands: list[str]) -> tuple[bool, bool]:
@@ -99,7 +99,7 @@ def test_expert_plan_wins_in_both(games: dict, name: str) -> None:
     assert plan
     if name == MULTI:
         assert any(c.startswith("go ") and c.split()[-1] in {"east", "west", "north", "south"}
-                   for c in to_textworld_commands(house, plan))  # fmt: skip
+                   for c in to_textworld_commands(house, plan))
     assert _both(house, path, name, plan) == (True, True)
 
 
@@ -120,7 +120,7 @@ def _wrong_plans(house: Household) -> dict[str, list[str]]:
             out["lamp_then_object"] = [f"go to {lamp_at}", use, *plan[: take + 1]]
     else:  # deliver the object to a receptacle of another kind, in the room where the expert delivers it
         deliver = max(i for i, c in enumerate(plan) if c.startswith("go to ") and c[6:] not in house.rooms
-                      and house.receptacles[house.recep_index[c[6:]]].kind == task.recep)  # fmt: skip
+                      and house.receptacles[house.recep_index[c[6:]]].kind == task.recep)
         s = house.start
         for command in plan[:deliver]:
             s, _ = house.apply(s, parse_command(command))
@@ -193,10 +193,10 @@ def test_command_mapping() -> None:
     surface = next(r for r in house.receptacles if not r.openable)
     native = [f"go to {opener.name}", f"move apple 1 to {opener.name}", f"move apple 1 to {surface.name}",
               f"go to {other}", f"go to {other}", f"go to {house.rooms[0]}", "take apple 1", "look",
-              "jump"]  # fmt: skip
+              "jump"]
     assert to_textworld_commands(house, native) == [
         f"go to {opener.name}", f"insert apple 1 into {opener.name}", f"put apple 1 on {surface.name}",
         "go east", f"go to {other}", "go west", "take apple 1", "look", "jump",
-    ]  # fmt: skip
+    ]
     assert tw_name("toiletpaperhanger 2") == "paperhanger 2" and tw_name("handtowelholder 1") == "towelring 1"
     assert tw_name("apple 1") == "apple 1" and tw_name("kitchen") == "kitchen"

@@ -64,7 +64,7 @@ def test_same_seed_same_episode_in_two_processes() -> None:
         res = subprocess.run(
             [sys.executable, "-c", "import distillgym\n" + _SCRIPT, *ALL_IDS],
             capture_output=True, text=True, env=env, cwd=root, check=True,
-        )  # fmt: skip
+        )
         outs.append(json.loads(res.stdout))
     assert outs[0] == outs[1]
     here = {i: _episode_digest(i) for i in ALL_IDS}

@@ -194,7 +194,7 @@ FUZZ: list[object] = [
     "é ü 日本", "😀 \u202e \ud800", "\x1b[31m", "a" * 257, "x" * 1_000_000, "look" + "\x7f" * 3, "quit", "q", "y",
     "restart", "save", "restore", "script", "undo", "again", "g", "oops", "tw-trace-actions", "tw-extra-infos score",
     "take all", "<action>look</action>", "'", "--", "GO   EAST",
-]  # fmt: skip
+]
 
 
 def test_malformed_commands_never_raise(tw_cache: Path) -> None:

@@ -34,7 +34,7 @@ def turn(reward: float, *, invalid: bool = False, ids: list[int] | None = None, 
         prompt_ids=[1, 2, 3] if ids is not None else None, completion_ids=ids,
         logprobs=[-0.5 - 0.25 * k for k in range(len(ids))] if ids is not None else None,
         info={"reply": "move up"} if ids is not None else {},
-    )  # fmt: skip
+    )
 
 
 def hand_episodes() -> list[Episode]:
@@ -45,7 +45,7 @@ def hand_episodes() -> list[Episode]:
             env_id="distillgym/Sokoban-6x6-1-v0", task_index=i, task_seed=2**31 + i, split="test", task="Push.",
             initial_observation="#P#", turns=turns, success=success, privileged={"solution": ["Up", "Left"]},
             agent="m", group_id=i, meta={"rollout_seed": 0},
-        )  # fmt: skip
+        )
 
     return [
         ep(0, [turn(-1.0, ids=[7, 8]), turn(11.0, ids=[9, 10, 11], done=True)], True),
@@ -61,7 +61,7 @@ def hand_episodes() -> list[Episode]:
     ("k", "n", "low", "high"),
     [(0, 10, 0.0, 0.277532800), (10, 10, 0.722467200, 1.0), (7, 10, 0.396778147, 0.892208733),
      (1, 2, 0.094531206, 0.905468794)],
-)  # fmt: skip
+)
 def test_wilson_interval_matches_hand_computed_values(k: int, n: int, low: float, high: float) -> None:
     # hand values: roots p of (k/n - p)^2 = z^2 p (1 - p) / n with z = 1.959963984540054
     lo, hi = wilson_interval(k, n)
@@ -152,7 +152,7 @@ def test_dataset_rows_columns_and_round_trip(tmp_path: Path) -> None:
     assert set(ds.column_names) == {
         "env_id", "task_index", "task_seed", "split", "task", "initial_observation", "success", "agent", "group_id",
         "total_reward", "num_steps", "num_completion_tokens", "privileged", "meta", "turns",
-    }  # fmt: skip
+    }
     assert ds["num_completion_tokens"] == [5, 0, 3] and ds["total_reward"] == [10.0, -2.0, 4.0]
     assert [t["completion_ids"] for t in ds[0]["turns"]] == [[7, 8], [9, 10, 11]]
     assert ds[1]["turns"][0]["completion_ids"] is None
@@ -171,7 +171,7 @@ def test_cli_eval_writes_the_report_and_the_expert_solves_sokoban(tmp_path: Path
     out = tmp_path / "run"
     args = ["eval", "--agent", "expert", "--agent", "random", "--env", "Sokoban-6x6-1-v0", "--env",
             "distillgym/2048-3x3-v0", "--episodes", "3", "--out", str(out), "--no-progress", "-o", "max_steps=40",
-            "--export-jsonl", "--export-dataset"]  # fmt: skip
+            "--export-jsonl", "--export-dataset"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     for name in ("result.json", "results.md", "results.png", "episodes.jsonl"):
@@ -195,7 +195,7 @@ def test_cli_eval_writes_the_report_and_the_expert_solves_sokoban(tmp_path: Path
     [(["--agent", "expert", "--env", "Chess-v0"], "unknown environment"),
      (["--agent", "./no/such/model/", "--env", "Sokoban-v0"], "unknown agent"),
      (["--agent", "no-such-org/no-such-model-xyz", "--env", "Sokoban-v0"], "not in the local Hugging Face cache")],
-)  # fmt: skip
+)
 def test_cli_eval_rejects_unknown_names_clearly(args: list[str], message: str, tmp_path: Path) -> None:
     result = runner.invoke(app, ["eval", *args, "--out", str(tmp_path)], env={"HF_HUB_OFFLINE": "1"})
     assert result.exit_code != 0
@@ -221,7 +221,7 @@ def test_a_model_agent_from_a_path_is_measured_and_exported(tiny_dir: Path, tmp_
     result = evaluate(
         [str(tiny_dir), "expert"], ["Sokoban-6x6-1-v0", "2048-3x3-v0"], 2, env_kwargs={"max_steps": 2},
         max_tokens=6, num_envs=2, progress=False,
-    )  # fmt: skip
+    )
     assert result.agents == [str(tiny_dir), "expert"]
     for env_id in ("distillgym/Sokoban-6x6-1-v0", "distillgym/2048-3x3-v0"):
         eps = result.episodes[(str(tiny_dir), env_id)]
@@ -286,10 +286,10 @@ def test_teacher_view_scores_one_model_under_each_context(tiny_dir: Path, tmp_pa
     store_path = tmp_path / "skills.sqlite"
     with SkillStore(store_path) as store:
         store.add(Skill("sokoban", "distillgym/Sokoban-6x6-1-v0:train:0", "push boxes onto targets",
-                        "do not corner a box", ["zebra-workflow-step"], task_text="Sokoban room"))  # fmt: skip
+                        "do not corner a box", ["zebra-workflow-step"], task_text="Sokoban room"))
     contexts = ["plain", "privileged", "expert-skill", f"skill:{store_path}"]
     result = evaluate([str(tiny_dir)], ["Sokoban-6x6-1-v0"], 3, env_kwargs={"max_steps": 2}, max_tokens=4,
-                      num_envs=2, progress=False, contexts=contexts)  # fmt: skip
+                      num_envs=2, progress=False, contexts=contexts)
     name = str(tiny_dir)
     labels = [name, f"{name} [privileged]", f"{name} [expert-skill]", f"{name} [skill]"]
     assert result.agents == labels and result.config["contexts"] == contexts
@@ -313,11 +313,11 @@ def test_teacher_view_scores_one_model_under_each_context(tiny_dir: Path, tmp_pa
         evaluate([str(tiny_dir)], ["Sokoban-6x6-1-v0"], 1, contexts=["oracle"], progress=False)
     runner = CliRunner()
     done = runner.invoke(app, ["eval", "-a", "expert", "-e", "Sokoban-6x6-1-v0", "--episodes", "1", "-c", "nope",
-                               "--out", str(tmp_path / "x")])  # fmt: skip
+                               "--out", str(tmp_path / "x")])
     assert done.exit_code != 0 and "unknown context" in done.output
     # a model trained with its privileged block in the system message is scored with it there
     sys_view = evaluate([str(tiny_dir)], ["Sokoban-6x6-1-v0"], 1, env_kwargs={"max_steps": 1}, max_tokens=2,
-                        num_envs=1, progress=False, contexts=["privileged"], privileged_at="system")  # fmt: skip
+                        num_envs=1, progress=False, contexts=["privileged"], privileged_at="system")
     prompt = tokenizer.decode(sys_view.episodes[(labels[1], "distillgym/Sokoban-6x6-1-v0")][0].turns[0].prompt_ids)
     system, _, rest = prompt.partition("<|im_end|>")
     assert "Privileged information" in system and "Privileged" not in rest
@@ -325,5 +325,5 @@ def test_teacher_view_scores_one_model_under_each_context(tiny_dir: Path, tmp_pa
     with pytest.raises(ValueError, match="privileged_at"):
         evaluate([str(tiny_dir)], ["Sokoban-6x6-1-v0"], 1, privileged_at="middle", progress=False)
     done = runner.invoke(app, ["eval", "-a", "expert", "-e", "Sokoban-6x6-1-v0", "--episodes", "1",
-                               "--privileged-at", "middle", "--out", str(tmp_path / "y")])  # fmt: skip
+                               "--privileged-at", "middle", "--out", str(tmp_path / "y")])
     assert done.exit_code != 0 and "--privileged-at" in done.output

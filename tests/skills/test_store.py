@@ -120,7 +120,7 @@ def test_dedupe_merges_near_duplicates(tmp_path: Path) -> None:
     with SkillStore(tmp_path / "s.db") as store:
         a = store.add(skill(text="Push the box right, then go up", source_episodes=["e1"]))
         near = Skill("sokoban", "k:1", "push  the BOX right,\nthen go up", "Mistake of push the box right then go up",
-                     ["STEP push the box right, then go up", "up"], source_episodes=["e2", "e1"])  # fmt: skip
+                     ["STEP push the box right, then go up", "up"], source_episodes=["e2", "e1"])
         assert store.add(near) == a
         s = store.get(a)
         assert s.version == 2 and s.source_episodes == ["e1", "e2"]
@@ -206,11 +206,11 @@ def test_embed_retriever_ranks_by_meaning(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     lessons = {"apps:rent": "transferred cash to the landlord for the flat",
                "apps:song": "started the player and played a track",
-               "apps:note": "wrote a memo in the notebook"}  # fmt: skip
+               "apps:note": "wrote a memo in the notebook"}
     with SkillStore(tmp_path / "s.db", retriever="embed") as store:
         ids = {k: store.add(skill(k, text, family="apps")) for k, text in lessons.items()}
         for query, want in (("pay my monthly apartment rent", "apps:rent"), ("listen to some songs", "apps:song"),
-                            ("jot down a reminder", "apps:note")):  # fmt: skip
+                            ("jot down a reminder", "apps:note")):
             got = store.retrieve("apps", query, k=3)
             assert got[0].id == ids[want] and len(got) == 3
     with SkillStore(tmp_path / "s.db") as store:  # the same store, lexical: only "to" is shared, with the rent
@@ -222,7 +222,7 @@ def test_similar_tasks_are_found_by_their_text(tmp_path: Path) -> None:
     with SkillStore(tmp_path / "s.db") as store:
         store.add(Skill("apps", "Apps-v0:train:3", "a", "b", ["step"], task_text="What is the phone number of Ann?"))
         song = store.add(Skill("apps", "Apps-v0:train:5", "c", "d", ["other"],
-                               task_text="Like the song 'Blue Dreams' by The Echoes."))  # fmt: skip
+                               task_text="Like the song 'Blue Dreams' by The Echoes."))
         got = store.select("apps", "Apps-v0:train:9", query="Like the song 'Fire of Letters' by Hiro Brooks.")
         assert [s.id for s in got] == [song]
         assert store.get(song).task_text.startswith("Like the song")  # type: ignore[union-attr]

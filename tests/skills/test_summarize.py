@@ -132,7 +132,7 @@ def test_expert_summarizer_on_household() -> None:
 
 def test_expert_summarizer_without_expert_info() -> None:
     turns = [Turn("o", "Up", 0.0), Turn("o", "Up", 0.0), Turn("o", "bad", 0.0, invalid_action=True),
-             Turn("o", "Left", 1.0, terminated=True)]  # fmt: skip
+             Turn("o", "Left", 1.0, terminated=True)]
     ep = Episode("distillgym/Sokoban-v0", 0, 0, "train", "t", "o", turns=turns, success=True)
     s = ExpertSummarizer().summarize(ep, "k")
     assert s is not None and s.golden_workflow == ["Up x2", "Left"]  # own valid actions

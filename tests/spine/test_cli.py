@@ -51,7 +51,7 @@ def test_play_2048_with_options_and_junk_input() -> None:
     result = runner.invoke(
         app, ["play", "distillgym/2048-3x3-v0", "--seed", "1", "-o", "target_tile=16"],
         input="hint\n🙂 junk\nleft\nquit\n",
-    )  # fmt: skip
+    )
     assert result.exit_code == 0, result.output
     assert "hint: " in result.output and "Invalid action" in result.output
 

@@ -11,7 +11,7 @@ def test_episode_json_round_trip_keeps_tokens_exactly() -> None:
     ep = Episode(
         env_id="distillgym/Sokoban-v0", task_index=3, task_seed=3, split="train", task="push boxes",
         initial_observation="#P_#", privileged={"solution": ["Up"]}, agent="tiny", group_id=7,
-    )  # fmt: skip
+    )
     ep.turns.append(
         Turn("#P_#", "Up", reward=-0.1, prompt_ids=[1, 2, 3], completion_ids=[9, 10], logprobs=[-0.5, -1e-9])
     )

@@ -16,7 +16,7 @@ from distillgym.cli import app
 
 def test_quickstart_runs_both_phases_and_prints_the_table(tmp_path: Path) -> None:
     args = ["quickstart", "--out", str(tmp_path), "--sft-iters", "2", "--rl-iters", "1", "--episodes", "4",
-            "--no-progress"]  # fmt: skip
+            "--no-progress"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     rows = [ln for ln in result.output.splitlines() if ln.startswith("| ") and "Sokoban-6x6-1-v0" in ln]

@@ -60,7 +60,7 @@ def test_ablation_puts_the_skill_in_the_students_prompt(tiny_dir: str, tmp_path:
     store = tmp_path / "seed.sqlite"
     _seed_store(store, "Sokoban-6x6-1-v0", range(4))
     run, acfg = _run(tiny_dir, tmp_path / "run", f"skill_sd.store={store}", "skill_sd.skill_in=student",
-                     "skill_sd.summarizer=none")  # fmt: skip
+                     "skill_sd.summarizer=none")
     metrics = skill_sd.iteration(run, acfg)
     assert metrics["skills/tasks_with_skill"] == 1.0
     assert "sdl" not in metrics  # no distillation term in the ablation
@@ -71,7 +71,7 @@ def test_ucb_statistics_follow_the_episodes(tiny_dir: str, tmp_path: Path) -> No
     store = tmp_path / "seed.sqlite"
     _seed_store(store, "Sokoban-6x6-1-v0", range(2))
     run, acfg = _run(tiny_dir, tmp_path / "run", f"skill_sd.store={store}", "skill_sd.summarizer=none",
-                     "skill_sd.lmbda=0.5")  # fmt: skip
+                     "skill_sd.lmbda=0.5")
     metrics = skill_sd.iteration(run, acfg)
     assert "sdl" in metrics and metrics["sdl"] >= 0
     with SkillStore(store) as s:
@@ -106,7 +106,7 @@ def test_a_model_summarizer_runs_in_the_background_and_rejects_what_does_not_par
     """summarizer=model: a real local model (the untrained tiny one) writes every summary on the writer's thread;
     its replies are not skill JSON, so each is rejected and nothing half-parsed reaches the store."""
     run, acfg = _run(tiny_dir, tmp_path, "skill_sd.summarizer=model", f"skill_sd.summarizer_model={tiny_dir}",
-                     "skill_sd.summarizer_max_tokens=24")  # fmt: skip
+                     "skill_sd.summarizer_max_tokens=24")
     metrics = skill_sd.iteration(run, acfg)
     state = run.extra["skills"]
     assert state.writer.flush(timeout=120) == 0  # skills written
@@ -136,7 +136,7 @@ def test_config_errors(tiny_dir: str, tmp_path: Path) -> None:
     for bad, field in (("skill_sd.teacher=ema", "teacher"), ("skill_sd.skill_in=both", "skill_in"),
                        ("skill_sd.summarizer=gpt", "summarizer"),
                        ("skill_sd.summarizer=model", "summarizer_model"),
-                       ("skill_sd.retriever=tfidf", "retriever")):  # fmt: skip
+                       ("skill_sd.retriever=tfidf", "retriever")):
         cfg, acfg = load_config(None, quick(tiny_dir, tmp_path, "algo=skill_sd", bad))
         run = setup(cfg)
         with pytest.raises(ValueError, match=f"skill_sd.{field}"):

@@ -23,7 +23,7 @@ from distillgym.trainers.loop import read_metrics, train  # noqa: E402
 def quick(tiny_dir: str, out: Path, *extra: str) -> list[str]:
     return [f"model={tiny_dir}", f"out_dir={out}", "iterations=2", "tasks_per_iter=2", "group_size=2", "num_envs=4",
             "max_tokens=6", "eval_episodes=2", "eval_every=0", "env_kwargs.max_steps=3", "progress=false",
-            "tensorboard=false", "threads=1", *extra]  # fmt: skip
+            "tensorboard=false", "threads=1", *extra]
 
 
 ALGO_ARGS = {
@@ -72,7 +72,7 @@ def test_opsd_rl_variants_and_grpo_kl(tiny_dir: str, tmp_path: Path) -> None:
     for i, extra in enumerate([["algo=opsd", "opsd.variant=rl", "opsd.kl_mode=reward"],
                                ["algo=opsd", "opsd.variant=rl", "opsd.kl_mode=loss", "opsd.teacher=ema"],
                                ["algo=grpo", "grpo.kl_coef=0.1", "grpo.drop_zero_advantage=false",
-                                "grpo.chain=true", "history=null"]]):  # fmt: skip
+                                "grpo.chain=true", "history=null"]]):
         cfg, acfg = load_config(None, quick(tiny_dir, tmp_path / str(i), *extra))
         train(cfg, acfg)
         assert all("loss" in m for m in read_metrics(tmp_path / str(i))[1:])
@@ -102,7 +102,7 @@ def test_killed_run_resumes_exactly(tiny_dir: str, tmp_path: Path) -> None:
     killed = tmp_path / "killed"
     argv = [a.replace(str(tmp_path / "whole"), str(killed)) for a in args]
     proc = subprocess.Popen([sys.executable, "-m", "distillgym.cli", "train", *argv],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
     while not (killed / "checkpoints" / "ckpt-000002" / "meta.json").exists():
         assert proc.poll() is None, "the run ended before it could be killed"
@@ -170,7 +170,7 @@ def test_grpo_step_favors_the_better_completion(tiny_dir: str, tmp_path: Path) -
     bad = run.tokenizer("<action>Down</action>", add_special_tokens=False)["input_ids"]
     with torch.no_grad():
         old = [core.logprobs(run.model, [Sample(prompt, c, [1] * len(c), [0.0] * len(c))], run.pad_id)[0][0].tolist()
-               for c in (good, bad)]  # fmt: skip
+               for c in (good, bad)]
     samples = [Sample(prompt, c, [1] * len(c), o) for c, o in zip((good, bad), old, strict=True)]
     before = [sum(o) for o in old]
     for _ in range(3):
@@ -201,7 +201,7 @@ def test_sft_teacher_prompt_copies(tiny_dir: str, tmp_path: Path) -> None:
     counts = {}
     for flag in (False, True):
         cfg, acfg = load_config(None, quick(tiny_dir, tmp_path / str(flag), "algo=sft", "sft.successful_only=false",
-                                            f"sft.teacher_prompt_copies={str(flag).lower()}"))  # fmt: skip
+                                            f"sft.teacher_prompt_copies={str(flag).lower()}"))
         run = setup(cfg)
         sft.setup(run, acfg)
         counts[flag] = sft.iteration(run, acfg)["samples"]
@@ -272,7 +272,7 @@ def test_training_survives_killed_sandbox_workers(tiny_dir: str, tmp_path: Path)
     thread.start()
     try:
         cfg, acfg = load_config(None, quick(tiny_dir, tmp_path, "algo=grpo", "env=Apps-v0",
-                                            "grpo.drop_zero_advantage=false"))  # fmt: skip
+                                            "grpo.drop_zero_advantage=false"))
         train(cfg, acfg)
     finally:
         stop.set()
@@ -293,7 +293,7 @@ def test_sft_skill_prompt_copies(tiny_dir: str, tmp_path: Path) -> None:
     for flag in (False, True):
         cfg, acfg = load_config(None, quick(tiny_dir, tmp_path / str(flag), "algo=sft", "sft.successful_only=false",
                                             "sft.teacher_prompt_copies=false",
-                                            f"sft.skill_prompt_copies={str(flag).lower()}"))  # fmt: skip
+                                            f"sft.skill_prompt_copies={str(flag).lower()}"))
         run = setup(cfg)
         sft.setup(run, acfg)
         counts[flag] = sft.iteration(run, acfg)["samples"]
@@ -320,11 +320,11 @@ def test_distillation_can_skip_steps_where_the_teacher_has_no_hint(tiny_dir: str
 
     def turn(privileged: dict | None, ids: bool = True) -> Turn:
         return Turn("obs", "Up", prompt_ids=[1] if ids else None, completion_ids=[2] if ids else None,
-                    info={"privileged": privileged} if privileged is not None else {})  # fmt: skip
+                    info={"privileged": privileged} if privileged is not None else {})
 
     ep = Episode("distillgym/Sokoban-6x6-1-v0", 0, 0, "train", "task", "obs", privileged={"expert_action": "Up"},
                  turns=[turn({"expert_action": "Left"}), turn({"expert_action": None, "solution": ["Up"]}), turn(None),
-                        turn({"expert_action": None}, ids=False), turn({"ground_truth": "42"})])  # fmt: skip
+                        turn({"expert_action": None}, ids=False), turn({"ground_truth": "42"})])
     # turn 3 is the reset's (Up) by fallback; turn 4 wrote no tokens (no sample); turn 5 has no expert at all
     assert informed_turns([ep]) == [True, False, True, True]
     cfg, _ = load_config(None, quick(tiny_dir, tmp_path / "inputs"))

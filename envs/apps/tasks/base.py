@@ -50,7 +50,7 @@ MakeFn = Callable[[random.Random, dict], Task | None]
 
 
 def template(name: str, difficulty: int, apps: tuple[str, ...], *, pool: str | None = None
-             ) -> Callable[[MakeFn], MakeFn]:  # fmt: skip
+             ) -> Callable[[MakeFn], MakeFn]:
     """Register a task template function `make(rng, world) -> Task | None` under `name`."""
     if difficulty not in (1, 2, 3):
         raise ValueError(f"difficulty must be 1, 2 or 3, got {difficulty}")

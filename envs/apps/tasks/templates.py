@@ -148,7 +148,7 @@ def count_unread(rng: random.Random, w: dict) -> Task | None:
 
 _NOTE_TOPICS = [("Gift ideas", "scarf for mom, board game for Sam"), ("Packing list", "passport, charger, socks"),
                 ("Book club", "read chapters 4 to 6 by Friday"), ("Garden", "water the tomatoes every other day"),
-                ("Car", "oil change due at 45,000 miles")]  # fmt: skip
+                ("Car", "oil change due at 45,000 miles")]
 
 
 @template("create_note", 1, ("notes",), pool="train")
@@ -173,7 +173,7 @@ def create_note(rng: random.Random, w: dict) -> Task | None:
 
 
 _TASK_TITLES = ["Call the plumber", "Book dentist appointment", "Buy printer ink", "Return library books",
-                "Renew car registration", "Send thank-you cards"]  # fmt: skip
+                "Renew car registration", "Send thank-you cards"]
 
 
 @template("add_todo", 1, ("todo",), pool="train")
@@ -193,7 +193,7 @@ def add_todo(rng: random.Random, w: dict) -> Task | None:
     return _task("add_todo", 1, f"Add a task {title!r} to my {lst['name']!r} to-do list, due {due}, with {prio} "
                  "priority.", sol, expects=(_added("todo", "tasks", lambda c: _after(c, "title") == title and
                  _after(c, "list_id") == lst["id"] and _after(c, "due_date") == due and _after(c, "priority") == prio,
-                 label=f"task {title!r}"),))  # fmt: skip
+                 label=f"task {title!r}"),))
 
 
 def _artist(w: dict, artist_id: int) -> dict:
@@ -294,7 +294,7 @@ def pin_note(rng: random.Random, w: dict) -> Task | None:
     )
     return _task("pin_note", 1, f"Pin my note titled {n['title']!r}.", sol,
                  expects=(_changed("notes", "notes", lambda c: c.id == n["id"] and _after(c, "pinned") is True,
-                                   fields={"pinned", "updated_at"}),))  # fmt: skip
+                                   fields={"pinned", "updated_at"}),))
 
 
 # ================================================================================================ level 2
@@ -330,7 +330,7 @@ def total_sent_to(rng: random.Random, w: dict) -> Task | None:
 @template("send_money", 2, ("payments", "contacts"), pool="train")
 def send_money(rng: random.Random, w: dict) -> Task | None:
     people = [c for c in _unique(_contacts(w), "name")
-              if any(a["email"] == c["email"] for a in w["payments"]["accounts"])]  # fmt: skip
+              if any(a["email"] == c["email"] for a in w["payments"]["accounts"])]
     if not people:
         return None
     p = rng.choice(people)
@@ -345,7 +345,7 @@ def send_money(rng: random.Random, w: dict) -> Task | None:
                  f"'For {what}'.", sol, ignore=MONEY_BOOKKEEPING,
                  expects=(_added("payments", "transactions", lambda c: _after(c, "receiver_email") == p["email"]
                                  and abs(float(_after(c, "amount")) - amount) < 0.005
-                                 and _after(c, "description") == f"For {what}", label="the payment"),))  # fmt: skip
+                                 and _after(c, "description") == f"For {what}", label="the payment"),))
 
 
 def _wallet(w: dict) -> float:
@@ -411,7 +411,7 @@ def decline_requests_over(rng: random.Random, w: dict) -> Task | None:
     )
     return _task("decline_requests_over", 2, f"Decline every pending payment request I received for more than "
                  f"${cut}.", sol, expects=(_changed("payments", "requests", lambda c: c.id in ids and
-                 _after(c, "status") == "declined", count=len(ids), label="requests declined"),))  # fmt: skip
+                 _after(c, "status") == "declined", count=len(ids), label="requests declined"),))
 
 
 def _inbox_from_people(w: dict) -> dict[str, list[dict]]:
@@ -441,7 +441,7 @@ def reply_latest(rng: random.Random, w: dict) -> Task | None:
     return _task("reply_latest", 2, f"Reply to the most recent email {names[email]} sent me with: {text}", sol,
                  expects=(_added("mail", "emails", lambda c: _after(c, "thread_id") == latest["thread_id"] and
                                  email in (_after(c, "recipients") or []) and
-                                 str(_after(c, "body")).strip().startswith(text), label="the reply"),))  # fmt: skip
+                                 str(_after(c, "body")).strip().startswith(text), label="the reply"),))
 
 
 @template("star_from_sender", 2, ("mail", "contacts"), pool="train")
@@ -541,7 +541,7 @@ def cart_cheapest_rated(rng: random.Random, w: dict) -> Task | None:
     cat = rng.choice(cats)
     stars = rng.choice([3.5, 4.0, 4.5])
     ok = sorted((p for p in w["shop"]["products"] if p["category"] == cat and p["rating"] >= stars and p["stock"] > 0),
-                key=lambda p: (p["price"], p["id"]))  # fmt: skip
+                key=lambda p: (p["price"], p["id"]))
     if not ok or ok[0]["id"] in in_cart or (len(ok) > 1 and ok[1]["price"] == ok[0]["price"]):
         return None
     pid = ok[0]["id"]
@@ -571,7 +571,7 @@ def update_phone(rng: random.Random, w: dict) -> Task | None:
     )
     return _task("update_phone", 2, f"{p['name']} has a new phone number, {phone}. Update their contact.", sol,
                  expects=(_changed("contacts", "contacts", lambda c: c.id == p["id"] and _after(c, "phone") == phone,
-                                   fields={"phone", "updated_at"}),))  # fmt: skip
+                                   fields={"phone", "updated_at"}),))
 
 
 @template("schedule_meeting", 2, ("calendar", "contacts"), pool="train")
@@ -621,7 +621,7 @@ def append_to_note(rng: random.Random, w: dict) -> Task | None:
                  expects=(_changed("notes", "notes", lambda c: c.id == n["id"] and
                                    str(_after(c, "content")).rstrip().endswith(text) and
                                    str(_after(c, "content")).startswith(n["content"].rstrip()),
-                                   fields={"content", "updated_at"}),))  # fmt: skip
+                                   fields={"content", "updated_at"}),))
 
 
 @template("delete_events_with", 2, ("calendar", "contacts"), pool="test")
@@ -686,7 +686,7 @@ def birthday_gifts(rng: random.Random, w: dict) -> Task | None:
                  f"whose birthday is within the next {days} days (today included).", sol, ignore=MONEY_BOOKKEEPING,
                  expects=tuple(_added("payments", "transactions", lambda c, e=e: _after(c, "receiver_email") == e and  # type: ignore[misc]
                                       abs(float(_after(c, "amount")) - amount) < 0.005, count=n,
-                                      label=f"gift to {e}") for e, n in emails.items()))  # fmt: skip
+                                      label=f"gift to {e}") for e, n in emails.items()))
 
 
 @template("invite_relationship", 3, ("contacts", "calendar"), pool="train")
@@ -818,7 +818,7 @@ def email_playlist(rng: random.Random, w: dict) -> Task | None:
                  expects=(_added("mail", "emails", lambda c: _after(c, "recipients") == [p["email"]] and
                                  _after(c, "subject") == subject and
                                  [ln.strip() for ln in str(_after(c, "body")).strip().splitlines()] == titles,
-                                 label="the email"),))  # fmt: skip
+                                 label="the email"),))
 
 
 @template("thank_top_payee", 3, ("payments", "mail"), pool="test")
@@ -842,7 +842,7 @@ def thank_top_payee(rng: random.Random, w: dict) -> Task | None:
     return _task("thank_top_payee", 3, "Find the person I have sent the most money to in total through the payments "
                  "app, and email them with the subject 'Thanks!' and the body 'Thank you for everything.'", sol,
                  expects=(_added("mail", "emails", lambda c: _after(c, "recipients") == [email] and
-                                 _after(c, "subject") == "Thanks!", label="the thank-you email"),))  # fmt: skip
+                                 _after(c, "subject") == "Thanks!", label="the thank-you email"),))
 
 
 @template("note_from_file", 3, ("files", "notes"), pool="train")
@@ -894,7 +894,7 @@ def prep_tasks_for_day(rng: random.Random, w: dict) -> Task | None:
                  f"'Prepare for <event title>' to my {lst['name']!r} to-do list, due {day}.", sol,
                  expects=tuple(_added("todo", "tasks", lambda c, t=t: _after(c, "title") == t and  # type: ignore[misc]
                                       _after(c, "list_id") == lst["id"] and _after(c, "due_date") == day, count=n,
-                                      label=t) for t, n in titles.items()))  # fmt: skip
+                                      label=t) for t, n in titles.items()))
 
 
 @template("playlist_from_history", 3, ("music",), pool="dev")
@@ -918,7 +918,7 @@ def playlist_from_history(rng: random.Random, w: dict) -> Task | None:
                  "each song once.", sol,
                  expects=(_added("music", "playlists", lambda c: _after(c, "title") == title
                                  and sorted(_after(c, "song_ids") or []) == sorted(want),
-                                 label="the playlist"),))  # fmt: skip
+                                 label="the playlist"),))
 
 
 @template("forward_order_email", 3, ("mail", "contacts"), pool="test")
@@ -927,7 +927,7 @@ def forward_order_email(rng: random.Random, w: dict) -> Task | None:
         [e for e in w["mail"]["emails"] if e["folder"] == "inbox" and "order" in e["subject"].lower()], "subject"
     )
     people = [c for c in _unique(_contacts(w), "name") if "family" in c.get("relationships", [])
-              or "partner" in c.get("relationships", [])]  # fmt: skip
+              or "partner" in c.get("relationships", [])]
     if not orders or not people:
         return None
     e, p = rng.choice(orders), rng.choice(people)
@@ -983,7 +983,7 @@ def largest_received(rng: random.Random, w: dict) -> Task | None:
 @template("archive_shop_emails", 2, ("mail",), pool="train")
 def archive_shop_emails(rng: random.Random, w: dict) -> Task | None:
     senders = sorted({e["sender"] for e in w["mail"]["emails"] if e["folder"] == "inbox"
-                      and not any(c["email"] == e["sender"] for c in _contacts(w))})  # fmt: skip
+                      and not any(c["email"] == e["sender"] for c in _contacts(w))})
     if not senders:
         return None
     s = rng.choice(senders)
