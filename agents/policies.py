@@ -14,9 +14,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from distillgym.agents.generation import Backend, SamplingParams
-from distillgym.agents.parsing import parse_action
 from distillgym.agents.prompts import PastTurn, PromptBuilder
-from distillgym.envs.core.parsing import DIRECTIONS
+from distillgym.envs.core.protocol import DEFAULT_PROTOCOL, AgentProtocol
 
 
 def row_seed(seed: int, episode: int, step: int) -> int:
@@ -30,7 +29,7 @@ class ActRequest:
     """What an agent knows when it acts in one environment."""
 
     env: Any  # the unwrapped env (experts ask it for their plan)
-    family: str
+    family: str  # the env's family name (what skills are filed under)
     task: str
     observation: str
     info: dict[str, Any]
@@ -38,6 +37,7 @@ class ActRequest:
     episode: int = 0  # index of the episode in its rollout (seeds per-episode randomness)
     step: int = 0
     seed: int = 0  # the rollout's seed: with episode and step, seeds randomness independent of batching
+    protocol: AgentProtocol = DEFAULT_PROTOCOL  # how to talk to this env (`protocol_of(env)`)
 
 
 @dataclass
@@ -63,9 +63,10 @@ def _actions(req: ActRequest) -> list[str]:
     admissible = req.info.get("admissible_actions")
     if admissible:
         return list(admissible)
-    if req.family in ("sokoban", "2048"):
-        return list(DIRECTIONS)
-    raise ValueError(f"family {req.family!r} lists no admissible actions, so a random agent cannot act in it")
+    if req.protocol.actions:
+        return list(req.protocol.actions)
+    raise ValueError(f"family {req.family!r} lists no admissible actions and its agent protocol no fixed action set, "
+                     "so a random agent cannot act in it")
 
 
 class RandomAgent:
@@ -99,7 +100,7 @@ class ExpertAgent:
 
 
 class ModelAgent:
-    """A language model through any generation backend, with the family's prompts and parsers.
+    """A language model through any generation backend, with each env's prompts and reply parser (its protocol).
 
     privileged: show each step's `info["privileged"]` (or this fixed text, or `privileged(request)`) in the prompt --
     a teacher, never a student. A reply that names no action is sent as written, so the env answers with its
@@ -123,13 +124,13 @@ class ModelAgent:
         self.privileged = privileged
         self.name = name or getattr(backend, "name", "") or "model"
         self.privileged_at = privileged_at
-        self._builders: dict[str, PromptBuilder] = {}
+        self._builders: dict[AgentProtocol, PromptBuilder] = {}
 
-    def builder(self, family: str) -> PromptBuilder:
-        if family not in self._builders:
-            self._builders[family] = PromptBuilder(self.tokenizer, family, history=self.history,
-                                                   privileged_at=self.privileged_at)
-        return self._builders[family]
+    def builder(self, protocol: AgentProtocol) -> PromptBuilder:
+        if protocol not in self._builders:
+            self._builders[protocol] = PromptBuilder(self.tokenizer, protocol, history=self.history,
+                                                     privileged_at=self.privileged_at)
+        return self._builders[protocol]
 
     def _privileged(self, req: ActRequest) -> Mapping[str, Any] | str | None:
         if self.privileged is False:
@@ -144,9 +145,9 @@ class ModelAgent:
         if not requests:
             return []
         prompts = [
-            self.builder(r.family).prompt_ids(r.task, r.past, r.observation, self._privileged(r)) for r in requests
+            self.builder(r.protocol).prompt_ids(r.task, r.past, r.observation, self._privileged(r)) for r in requests
         ]
-        stop = tuple(dict.fromkeys(self.sampling.stop + self.builder(requests[0].family).spec.stop))
+        stop = tuple(dict.fromkeys(self.sampling.stop + requests[0].protocol.stop))
         params = SamplingParams(
             temperature=self.sampling.temperature,
             top_p=self.sampling.top_p,
@@ -159,7 +160,7 @@ class ModelAgent:
         completions = self.backend.generate(prompts, params)
         out = []
         for req, prompt, c in zip(requests, prompts, completions, strict=True):
-            action = parse_action(req.family, c.text)
+            action = req.protocol.parse(c.text)
             out.append(ActResult(action if action is not None else c.text, c.text, prompt, c.ids, c.logprobs))
         return out
 

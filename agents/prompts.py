@@ -1,8 +1,9 @@
-"""Prompts, per family, in one place: the chat an agent sees, and its teacher variant.
+"""Prompts: the chat an agent sees, and its teacher variant.
 
-The chat is: a system message (the family's role line, the task text with its rules, the answer format and, for a
-teacher only, the privileged context), then for each remembered past turn the observation (user) and the model's
-own reply (assistant), then the current observation. `history` bounds how many past turns are shown.
+The chat is: a system message (the role line of the env's `AgentProtocol`, the task text with its rules, the answer
+format and, for a teacher only, the privileged context), then for each remembered past turn the observation (user)
+and the model's own reply (assistant), then the current observation. `history` bounds how many past turns are
+shown.
 
 Token-in/token-out: `PromptBuilder.prompt_ids` assembles the prompt at the token level. Past replies are spliced
 in as the exact token ids the model sampled (never re-tokenized); only text the environment wrote is tokenized.
@@ -17,44 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-
-@dataclass(frozen=True)
-class PromptSpec:
-    """How one family talks to an agent."""
-
-    role: str  # one line that says who the agent is
-    answer_format: str  # how to write the answer (the parsers accept more than this)
-    stop: tuple[str, ...] = ("</action>",)  # generation stops after the closing tag
-
-
-DIRECTIONAL_FORMAT = (
-    "Think briefly if it helps, then give your move inside <action></action>, for example <action>Left</action>."
-)
-SPECS: dict[str, PromptSpec] = {
-    "sokoban": PromptSpec("You are an expert Sokoban player.", DIRECTIONAL_FORMAT),
-    "2048": PromptSpec("You are an expert 2048 player.", DIRECTIONAL_FORMAT),
-    # ALFWorld's role line (as verl-agent words it) and its command grammar, so ALFWorld prompts carry over
-    "household": PromptSpec(
-        "You are an expert agent operating in the ALFRED Embodied Environment. Commands: go to (receptacle), "
-        "open/close (receptacle), take (object) from (receptacle), move (object) to (receptacle), "
-        "heat/cool/clean (object) with (receptacle), slice (object) with (object), use (object), "
-        "examine (something), inventory, look.",
-        "Think briefly if it helps, then give one command inside <action></action>, for example "
-        "<action>go to countertop 1</action>.",
-    ),
-    # AppWorld's convention: one code cell per turn over `apis`, the output comes back as the next observation
-    "apps": PromptSpec(
-        "You are a helpful assistant who completes everyday tasks for a user by writing Python code that calls "
-        "the apis of their apps.",
-        "Think briefly if it helps, then give one action inside <action></action>: a Python code cell, for example "
-        "<action>print(apis.api_docs.show_app_descriptions())</action>, or the JSON tool call when the task asks "
-        "for tool calls.",
-    ),
-}
-DEFAULT_SPEC = PromptSpec(
-    "You are an agent acting in a text environment.",
-    "Think briefly if it helps, then give your command inside <action></action>, for example <action>look</action>.",
-)
+from distillgym.envs.core.protocol import DEFAULT_PROTOCOL, AgentProtocol
 
 _LABELS = {
     "solution": "A solution from the start",
@@ -63,10 +27,6 @@ _LABELS = {
     "ground_truth": "Ground truth",
     "skills": "Skills learned from past attempts",
 }
-
-
-def spec_for(family: str) -> PromptSpec:
-    return SPECS.get(family, DEFAULT_SPEC)
 
 
 #: Where a teacher's privileged block goes: "end" (default) appends it, short and canonical, to the last user message,
@@ -125,9 +85,9 @@ _SENTINEL = "\u27e6reply{}\u27e7"  # ⟦reply0⟧: stands in for a reply's ids w
 
 
 class PromptBuilder:
-    """Chat messages and token-level prompts for one family and tokenizer."""
+    """Chat messages and token-level prompts for one agent protocol (the env's: `protocol_of(env)`) and tokenizer."""
 
-    def __init__(self, tokenizer: Any, family: str, *, history: int | None = 4, spec: PromptSpec | None = None,
+    def __init__(self, tokenizer: Any, protocol: AgentProtocol = DEFAULT_PROTOCOL, *, history: int | None = 4,
                  privileged_at: str = "end"):
         if history is not None and history < 0:
             raise ValueError(f"history must be >= 0 or None (all turns), got {history}")
@@ -137,14 +97,13 @@ class PromptBuilder:
         if getattr(tokenizer, "chat_template", None) is None:
             raise ValueError("the tokenizer has no chat template; set tokenizer.chat_template")
         self.tokenizer = tokenizer
-        self.family = family
         self.history = history
-        self.spec = spec or spec_for(family)
+        self.protocol = protocol
         eos = getattr(tokenizer, "eos_token_id", None)
         self._end_ids = {int(eos)} if eos is not None else set()
 
     def system_text(self, task: str, privileged: Mapping[str, Any] | str | None = None) -> str:
-        text = f"{self.spec.role}\n\n{task}\n\n{self.spec.answer_format}"
+        text = f"{self.protocol.role}\n\n{task}\n\n{self.protocol.answer_format}"
         extra = privileged_text(privileged) if self.privileged_at == "system" else ""
         if extra:
             text += f"\n\nPrivileged information (the player does not see this):\n{extra}"

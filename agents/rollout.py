@@ -20,6 +20,9 @@ from tqdm.auto import tqdm
 import distillgym  # noqa: F401  (registers the environments)
 from distillgym.agents.policies import ActRequest, Agent
 from distillgym.agents.prompts import PastTurn
+from distillgym.envs.core.make import EnvLike, env_name, make_env
+from distillgym.envs.core.protocol import DEFAULT_PROTOCOL, family_of, protocol_of
+from distillgym.envs.core.text_env import TextEnv, task_seed
 from distillgym.types import Episode, Turn
 
 
@@ -52,7 +55,7 @@ def step_seed(seed: int, step: int) -> int:
 
 def collect(
     agent: Agent,
-    env_id: str,
+    env: EnvLike | Sequence[gym.Env],
     tasks: int | Sequence[int] = 8,
     *,
     split: str = "test",
@@ -65,6 +68,12 @@ def collect(
 ) -> list[Episode]:
     """Play `tasks` (a count, meaning task indices 0..n-1, or explicit indices) of `split`, `group_size` times each.
 
+    `env` is a registered id, an entry point `"package.module:EnvClass"` or a factory (`num_envs` copies are made
+    with `env_kwargs`; see `envs.core.make`), or a list of env instances to play on (kept open). Rollouts step the env
+    as made, wrappers included. A distillgym env is reset to task i of the split (`options`); any other env with the
+    seed of that task (`envs.core.task_seed`: the train and test seeds never overlap), its `info["task"]` as the
+    task text when it gives one, and the agent protocol it declares (`agent_protocol`) or the default one.
+
     Returns Episodes ordered by task, then group member; `Episode.group_id` is the task's position in `tasks`.
     """
     if group_size < 1:
@@ -75,9 +84,18 @@ def collect(
     queue = [(g, t) for g, t in enumerate(task_list) for _ in range(group_size)]
     episodes: list[Episode | None] = [None] * len(queue)
     env_kwargs = dict(env_kwargs or {})
-    full_id = env_id if "/" in env_id else f"distillgym/{env_id}"
-    slots = [_Slot(gym.make(full_id, **env_kwargs).unwrapped) for _ in range(min(num_envs, len(queue)))]
-    family = slots[0].env.family if slots else ""
+    owned = isinstance(env, str) or callable(env)  # envs made here are closed here
+    if isinstance(env, str) or callable(env):
+        made = [make_env(env, **env_kwargs) for _ in range(min(num_envs, len(queue)))]
+        env_id = env_name(env, made[0] if made else None)
+    else:
+        made = list(env)
+        if not made:
+            raise ValueError("no environment instances given")
+        env_id = env_name(type(made[0]), made[0])
+    slots = [_Slot(e) for e in made]
+    family = family_of(made[0]) if made else ""
+    protocol = protocol_of(made[0]) if made else DEFAULT_PROTOCOL
     agent_name = getattr(agent, "name", type(agent).__name__)
     next_item = 0
     tokens = 0
@@ -87,7 +105,11 @@ def collect(
     def start_episode(slot: _Slot) -> None:
         nonlocal next_item
         group, task = queue[next_item]
-        obs, info = slot.env.reset(options={"split": split, "task_index": task})
+        if isinstance(slot.env.unwrapped, TextEnv):
+            obs, info = slot.env.reset(options={"split": split, "task_index": task})
+        else:  # any gymnasium text env: the task's seed
+            obs, info = slot.env.reset(seed=task_seed(split, task))
+            info = {"task_index": task, "task_seed": task_seed(split, task), "split": split, "task": "", **info}
         slot.index, next_item = next_item, next_item + 1
         slot.observation, slot.info, slot.past = obs, info, []
         slot.episode = Episode(
@@ -111,8 +133,9 @@ def collect(
             running = [s for s in slots if s.episode is not None]
             requests = [
                 ActRequest(
-                    env=s.env,
+                    env=s.env.unwrapped,
                     family=family,
+                    protocol=protocol,
                     task=s.episode.task,
                     observation=s.observation,
                     info=s.info,
@@ -162,6 +185,7 @@ def collect(
                         start_episode(slot)
     finally:
         bar.close()
-        for slot in slots:
-            slot.env.close()
+        if owned:
+            for slot in slots:
+                slot.env.close()
     return [e for e in episodes if e is not None]

@@ -32,17 +32,18 @@ def _env_kwargs(options: list[str] | None) -> dict[str, Any]:
 
 
 def _make(env_id: str, options: list[str] | None, **extra: Any) -> Any:
+    """The env a command names (a registered id, distillgym's namespace optional, or an entry point)."""
     import gymnasium as gym
 
     import distillgym
+    from distillgym.envs.core.make import canonical_id, entry_point, make_env
 
-    if env_id not in gym.registry and f"distillgym/{env_id}" in gym.registry:
-        env_id = f"distillgym/{env_id}"
-    if env_id not in gym.registry:
+    name = canonical_id(env_id)
+    if name not in gym.registry and entry_point(name) is None:
         known = ", ".join(e.id for e in distillgym.ENVS)
         raise typer.BadParameter(f"unknown environment {env_id!r}. Registered: {known}", param_hint="ENV_ID")
     try:
-        return gym.make(env_id, **_env_kwargs(options), **extra)
+        return make_env(name, **_env_kwargs(options), **extra)
     except TypeError as e:
         raise typer.BadParameter(str(e), param_hint="--option") from e
 

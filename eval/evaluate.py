@@ -123,20 +123,23 @@ def registered_env_ids() -> list[str]:
 
 def resolve_env_ids(names: Sequence[str]) -> list[str]:
     """Full registered ids for `names` ('distillgym/' prefix optional; 'all' = every native id, i.e. those that need
-    no outside engine or data), in order,
-    without duplicates; UnknownEnvError (listing the registered ids) for a name that is not registered."""
+    no outside engine or data; an entry point 'package.module:EnvClass' as given), in order, without duplicates;
+    UnknownEnvError (listing the registered ids) for a name that is neither."""
+    import gymnasium as gym
+
+    from distillgym.envs.core.make import canonical_id, entry_point
+
     known = registered_env_ids()
     out: list[str] = []
     for name in names:
         name = name.strip()
         if name.lower() == "all":
             ids = [e.id for e in ENVS if not e.external]
-        elif name in known:
-            ids = [name]
-        elif f"distillgym/{name}" in known:
-            ids = [f"distillgym/{name}"]
+        elif canonical_id(name) in gym.registry or entry_point(name) is not None:
+            ids = [canonical_id(name)]  # a registered id (distillgym's namespace optional) or an entry point
         else:
-            raise UnknownEnvError(f"unknown environment {name!r}. Registered: {', '.join(known)} (or 'all')")
+            raise UnknownEnvError(f"unknown environment {name!r}. Registered: {', '.join(known)} (or 'all'), or an "
+                                  "entry point 'package.module:EnvClass'")
         out += [i for i in ids if i not in out]
     if not out:
         raise UnknownEnvError(f"no environment given. Registered: {', '.join(known)} (or 'all')")
@@ -285,8 +288,10 @@ class EvalResult:
 
     def get(self, agent: str, env_id: str) -> Metrics:
         """The Metrics of one pair; env_id with or without the 'distillgym/' prefix."""
+        from distillgym.envs.core.make import canonical_id
+
         for m in self.metrics:
-            if m.agent == agent and m.env_id in (env_id, f"distillgym/{env_id}"):
+            if m.agent == agent and m.env_id in (env_id, canonical_id(env_id)):
                 return m
         raise KeyError(f"no result for agent {agent!r} on {env_id!r}; agents {self.agents}, envs {self.env_ids}")
 
@@ -349,6 +354,7 @@ def evaluate(
         raise UnknownAgentError(f"no agent given. {AGENT_HELP}")
     from distillgym.agents.generation import SamplingParams
     from distillgym.agents.rollout import collect
+    from distillgym.envs.core.make import short_id
 
     ids = resolve_env_ids(env_ids)
     contexts = list(dict.fromkeys(contexts)) or ["plain"]
@@ -405,7 +411,7 @@ def evaluate(
                                        num_envs=num_envs, env_kwargs=env_kwargs)
                 eps = collect(
                     player, env_id, episodes, split=split, num_envs=num_envs, seed=seed, env_kwargs=env_kwargs,
-                    progress=progress, desc=f"{name} on {env_id.removeprefix('distillgym/')}",
+                    progress=progress, desc=f"{name} on {short_id(env_id)}",
                 )
                 wall = time.perf_counter() - t
                 for e in eps:

@@ -53,7 +53,9 @@ def load_result(path: str | Path) -> EvalResult:
 
 
 def short_id(env_id: str) -> str:
-    return env_id.removeprefix("distillgym/")
+    from distillgym.envs.core.make import short_id as short
+
+    return short(env_id)
 
 
 def markdown_table(result: EvalResult) -> str:

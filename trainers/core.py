@@ -20,6 +20,7 @@ from distillgym.agents.generation import SamplingParams, TransformersBackend, co
 from distillgym.agents.policies import ActRequest, Agent, ModelAgent
 from distillgym.agents.prompts import PastTurn, PromptBuilder
 from distillgym.agents.rollout import collect
+from distillgym.envs.core.protocol import AgentProtocol
 from distillgym.envs.core.text_env import SPLIT_SIZE
 from distillgym.trainers.config import TrainConfig
 from distillgym.types import Episode, Sample, Turn
@@ -43,7 +44,8 @@ class Run:
     backend: TransformersBackend
     device: torch.device
     out: Path
-    family: str
+    family: str  # the env's family name (what skills are filed under)
+    protocol: AgentProtocol  # how the model talks to the env: role, answer format, reply parser
     iteration: int = 0  # iterations completed
     env_steps: int = 0  # environment steps taken in training rollouts so far
     gen_tokens: int = 0  # tokens the model generated in training rollouts so far (a token budget's measure)
@@ -54,7 +56,8 @@ class Run:
         return self.backend.pad_id
 
     def builder(self, history: int | None = None) -> PromptBuilder:
-        return PromptBuilder(self.tokenizer, self.family, history=self.cfg.history if history is None else history,
+        return PromptBuilder(self.tokenizer, self.protocol,
+                             history=self.cfg.history if history is None else history,
                              privileged_at=self.cfg.privileged_at)
 
 

@@ -11,7 +11,7 @@ import json
 import random
 import time
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import torch
@@ -26,15 +26,16 @@ from distillgym.trainers.core import Run, make_schedule, model_agent, pick_devic
 
 def setup(cfg: TrainConfig) -> Run:
     """Model, tokenizer, optimizer, schedule and generation backend for `cfg`, seeded."""
-    import gymnasium as gym
-
-    import distillgym
     from distillgym.agents.models import TinyConfig, build_tiny, load
+    from distillgym.envs.core.make import make_env
+    from distillgym.envs.core.protocol import family_of, protocol_of
 
-    env_id = cfg.env if "/" in cfg.env else f"distillgym/{cfg.env}"
-    if env_id not in gym.registry:
-        raise ValueError(f"config field env: unknown environment {cfg.env!r}. Registered: "
-                         + ", ".join(e.id for e in distillgym.ENVS))
+    try:
+        env = make_env(cfg.env, **cfg.env_kwargs)
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"config field env: {e}") from e
+    family, protocol = family_of(env), protocol_of(env)
+    env.close()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     random.seed(cfg.seed)
@@ -50,12 +51,11 @@ def setup(cfg: TrainConfig) -> Run:
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay,
                                   fused=device.type in ("cpu", "cuda"))
     total_steps = cfg.iterations * cfg.updates_per_iter
-    family = cast(Any, gym.make(env_id, **cfg.env_kwargs).unwrapped).family
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     backend = TransformersBackend(model, tokenizer, batch_size=max(cfg.num_envs, 1))
     return Run(cfg, model, tokenizer, optimizer, make_schedule(optimizer, cfg, total_steps), backend, device, out,
-               family)
+               family, protocol)
 
 
 def evaluate(run: Run, episodes: int | None = None, teacher: Any = None) -> dict[str, float]:

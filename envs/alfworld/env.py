@@ -22,6 +22,8 @@ from distillgym.envs.alfworld.games import (
     task_type_of,
 )
 from distillgym.envs.core import TextEnv, is_printable_text
+from distillgym.envs.core.protocol import AgentProtocol
+from distillgym.envs.household.env import ALFRED_PROTOCOL
 
 NOTHING = "Nothing happens."
 #: Commands longer than this are invalid actions (ALFWorld's longest commands are under 60 characters).
@@ -175,6 +177,7 @@ class ALFWorldEnv(TextEnv[str]):
     """
 
     family: ClassVar[str] = "alfworld"
+    agent_protocol: ClassVar[AgentProtocol] = ALFRED_PROTOCOL  # the same role line and grammar as Household-v0
     max_action_length: ClassVar[int] = MAX_COMMAND_CHARS
 
     def __init__(

@@ -15,8 +15,20 @@ from distillgym.envs.apps.tasks import TEMPLATES, Task
 from distillgym.envs.apps.tasks.base import POOLS
 from distillgym.envs.apps.world import generate_world
 from distillgym.envs.core import TextEnv
+from distillgym.envs.core.protocol import AgentProtocol
 
 ACTION_FORMATS = ("code", "json")
+
+#: AppWorld's convention: one code cell per turn over `apis`, its output the next observation. The parser cuts the
+#: reply down to the code cell (the env parses again, JSON tool calls included).
+APPS_PROTOCOL = AgentProtocol(
+    "You are a helpful assistant who completes everyday tasks for a user by writing Python code that calls "
+    "the apis of their apps.",
+    "Think briefly if it helps, then give one action inside <action></action>: a Python code cell, for example "
+    "<action>print(apis.api_docs.show_app_descriptions())</action>, or the JSON tool call when the task asks "
+    "for tool calls.",
+    extract_code,
+)
 
 
 @dataclass(frozen=True)
@@ -55,6 +67,7 @@ class AppsEnv(TextEnv[str]):
     """
 
     family: ClassVar[str] = "apps"
+    agent_protocol: ClassVar[AgentProtocol] = APPS_PROTOCOL
     max_action_length: ClassVar[int] = 4 * MAX_CODE_CHARS
     max_observation_length: ClassVar[int] = 32_768
     free_form_actions: ClassVar[bool] = True

@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Generic, Literal, TypeVar
 import gymnasium as gym
 
 from distillgym.envs.core.parsing import describe_action
+from distillgym.envs.core.protocol import DEFAULT_PROTOCOL, AgentProtocol
 from distillgym.envs.core.spaces import TextSpace
 
 Split = Literal["train", "test"]
@@ -65,6 +66,7 @@ class TextEnv(gym.Env[str, str], Generic[ActT]):
 
     metadata: dict[str, Any] = {"render_modes": ["ansi", "human"], "render_fps": 4}  # noqa: RUF012 (gymnasium's)
     family: ClassVar[str] = "text"
+    agent_protocol: ClassVar[AgentProtocol] = DEFAULT_PROTOCOL  # how agents talk to this family
     max_observation_length: ClassVar[int] = 8192
     max_action_length: ClassVar[int] = 1 << 20
     #: Actions are free-form (code cells): most text is a valid action, answered by the environment itself.

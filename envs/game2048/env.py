@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from distillgym.envs.core.parsing import DIRECTIONS, describe_action, parse_direction
+from distillgym.envs.core.protocol import AgentProtocol, directional
 from distillgym.envs.core.text_env import TextEnv
 from distillgym.envs.game2048 import logic
 from distillgym.envs.game2048.expert import Expectimax
@@ -37,7 +38,8 @@ class Game2048Env(TextEnv[int]):
         max_steps, privileged, split, render_mode: see `TextEnv`.
     """
 
-    family = "2048"
+    family: ClassVar[str] = "2048"
+    agent_protocol: ClassVar[AgentProtocol] = directional("You are an expert 2048 player.")
 
     def __init__(
         self,

@@ -7,10 +7,22 @@ from functools import lru_cache
 from typing import Any, ClassVar
 
 from distillgym.envs.core import TextEnv
+from distillgym.envs.core.protocol import AgentProtocol
 from distillgym.envs.household.catalog import TASK_TYPES
 from distillgym.envs.household.expert import expert_plan, next_command
 from distillgym.envs.household.generator import HouseholdConfig, generate
 from distillgym.envs.household.world import NOTHING, Command, Household, HouseState, parse_command
+
+#: ALFWorld's role line (as verl-agent words it) and its command grammar, so that ALFWorld prompts carry over; shared
+#: by Household-v0 and ALFWorld-v0.
+ALFRED_PROTOCOL = AgentProtocol(
+    "You are an expert agent operating in the ALFRED Embodied Environment. Commands: go to (receptacle), "
+    "open/close (receptacle), take (object) from (receptacle), move (object) to (receptacle), "
+    "heat/cool/clean (object) with (receptacle), slice (object) with (object), use (object), "
+    "examine (something), inventory, look.",
+    "Think briefly if it helps, then give one command inside <action></action>, for example "
+    "<action>go to countertop 1</action>.",
+)
 
 
 @lru_cache(maxsize=65536)
@@ -43,6 +55,7 @@ class HouseholdEnv(TextEnv[Command]):
     """
 
     family: ClassVar[str] = "household"
+    agent_protocol: ClassVar[AgentProtocol] = ALFRED_PROTOCOL
 
     def __init__(
         self,

@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 from distillgym.envs.core import TextEnv, describe_action, parse_direction
+from distillgym.envs.core.protocol import AgentProtocol, directional
 from distillgym.envs.sokoban.generator import GeneratorConfig, generate_room
 from distillgym.envs.sokoban.room import ACTIONS, LEGEND, SYMBOLS, Room, State, apply_move, render
 from distillgym.envs.sokoban.sim import SokobanBatchSimulator, SokobanRewards
@@ -43,6 +44,7 @@ class SokobanEnv(TextEnv[int]):
     """
 
     family: ClassVar[str] = "sokoban"
+    agent_protocol: ClassVar[AgentProtocol] = directional("You are an expert Sokoban player.")
 
     def __init__(
         self,

@@ -7,8 +7,14 @@ from typing import Any
 import gymnasium as gym
 import pytest
 
-from distillgym.agents.parsing import extract_action_text, parse_action
 from distillgym.agents.prompts import PRIVILEGED_HEADER, PastTurn, PromptBuilder, canonical_privileged, privileged_text
+from distillgym.envs.core.protocol import DEFAULT_PROTOCOL, extract_action_text, protocol_of
+from distillgym.envs.game2048 import Game2048Env
+from distillgym.envs.household.env import ALFRED_PROTOCOL, HouseholdEnv
+from distillgym.envs.sokoban import SokobanEnv
+
+SOKOBAN = SokobanEnv.agent_protocol
+G2048 = Game2048Env.agent_protocol
 
 
 @pytest.mark.parametrize(
@@ -26,18 +32,30 @@ from distillgym.agents.prompts import PRIVILEGED_HEADER, PastTurn, PromptBuilder
     ],
 )
 def test_directional_parser_accepts_natural_formats(reply: str, expected: str | None) -> None:
-    assert parse_action("sokoban", reply) == expected
-    assert parse_action("2048", reply) == expected
+    assert SokobanEnv.agent_protocol.parse(reply) == expected
+    assert Game2048Env.agent_protocol.parse(reply) == expected
 
 
 def test_command_parser_for_text_families() -> None:
-    assert parse_action("household", "thought: I need the apple\naction: take apple from table 1") == (
-        "take apple from table 1"
-    )
-    assert parse_action("household", "<action>go to sink 1</action>") == "go to sink 1"
-    assert parse_action("household", "open fridge 1") == "open fridge 1"
-    assert parse_action("household", "   ") is None
+    parse = HouseholdEnv.agent_protocol.parse
+    assert parse("thought: I need the apple\naction: take apple from table 1") == "take apple from table 1"
+    assert parse("<action>go to sink 1</action>") == "go to sink 1"
+    assert parse("open fridge 1") == "open fridge 1"
+    assert parse("   ") is None
     assert extract_action_text("x" * 100000)  # long input is bounded, never an error
+
+
+def test_each_family_declares_its_protocol_and_any_env_gets_the_default() -> None:
+    """The protocol is the env class's (read through gymnasium's wrappers); ALFWorld-v0 speaks Household-v0's
+    ALFRED grammar; an env that declares none gets the documented default."""
+    assert protocol_of(gym.make("distillgym/Sokoban-v0")) is SOKOBAN and SOKOBAN.actions == ("Up", "Down", "Left",
+                                                                                               "Right")
+    assert protocol_of(gym.make("distillgym/Household-v0")) is ALFRED_PROTOCOL
+    from distillgym.envs.alfworld.env import ALFWorldEnv
+
+    assert ALFWorldEnv.agent_protocol is ALFRED_PROTOCOL
+    assert protocol_of(gym.make("distillgym/Apps-v0")).parse("<action>print(1)</action>") == "print(1)"
+    assert protocol_of(object()) is DEFAULT_PROTOCOL and DEFAULT_PROTOCOL.parse("<action>look</action>") == "look"
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +67,7 @@ def test_teacher_prompt_has_privileged_text_and_student_never(tokenizer: Any) ->
     env = gym.make("distillgym/Sokoban-6x6-2-v0")
     obs, info = env.reset(seed=3)
     plan = info["privileged"]["expert_plan"]
-    builder = PromptBuilder(tokenizer, "sokoban")
+    builder = PromptBuilder(tokenizer, SOKOBAN)
     past = [PastTurn(obs, "<action>Up</action>", None)]
     student = tokenizer.decode(builder.prompt_ids(info["task"], past, obs))
     teacher = tokenizer.decode(builder.prompt_ids(info["task"], past, obs, privileged=info["privileged"]))
@@ -67,18 +85,18 @@ def test_teacher_prompt_has_privileged_text_and_student_never(tokenizer: Any) ->
     assert all("Privileged" not in m["content"] for m in text_msgs)
     assert builder.messages(info["task"], past, obs, info["privileged"])[-1]["content"].endswith(block)
     # the placement before issue 16, kept as an option: every field, labelled, in the system message
-    old = PromptBuilder(tokenizer, "sokoban", privileged_at="system")
+    old = PromptBuilder(tokenizer, SOKOBAN, privileged_at="system")
     teacher = tokenizer.decode(old.prompt_ids(info["task"], past, obs, privileged=info["privileged"]))
     assert privileged_text(info["privileged"]) in teacher and "Privileged information" in teacher
     assert teacher.split("<|im_end|>", 1)[1] == student.split("<|im_end|>", 1)[1]
     with pytest.raises(ValueError, match="privileged_at"):
-        PromptBuilder(tokenizer, "sokoban", privileged_at="middle")
+        PromptBuilder(tokenizer, SOKOBAN, privileged_at="middle")
     expected = "The expert's plan from here: Up, Left"
     assert privileged_text({"expert_plan": ["Up", "Left"], "expert_depth": 3}) == expected
 
 
 def test_past_replies_are_spliced_as_exact_ids(tokenizer: Any) -> None:
-    builder = PromptBuilder(tokenizer, "sokoban", history=None)
+    builder = PromptBuilder(tokenizer, SOKOBAN, history=None)
     # a reply tokenized character by character: re-tokenizing its text would merge these tokens
     reply_text = "<action>Left</action>"
     reply_ids = [tokenizer.convert_tokens_to_ids(tokenizer.tokenize(ch)[0]) for ch in reply_text]
@@ -96,9 +114,9 @@ def test_past_replies_are_spliced_as_exact_ids(tokenizer: Any) -> None:
 
 def test_history_window_bounds_the_prompt(tokenizer: Any) -> None:
     past = [PastTurn(f"board {k}", f"<action>Up</action>{k}", None) for k in range(6)]
-    text = tokenizer.decode(PromptBuilder(tokenizer, "2048", history=2).prompt_ids("T", past, "now"))
+    text = tokenizer.decode(PromptBuilder(tokenizer, G2048, history=2).prompt_ids("T", past, "now"))
     assert "board 4" in text and "board 5" in text and "board 3" not in text
-    none = tokenizer.decode(PromptBuilder(tokenizer, "2048", history=0).prompt_ids("T", past, "now"))
+    none = tokenizer.decode(PromptBuilder(tokenizer, G2048, history=0).prompt_ids("T", past, "now"))
     assert "board" not in none and none.endswith("now<|im_end|>\n<|im_start|>assistant\n")
     with pytest.raises(ValueError, match="history"):
-        PromptBuilder(tokenizer, "2048", history=-1)
+        PromptBuilder(tokenizer, G2048, history=-1)
