@@ -16,82 +16,117 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 import yaml
 
 
+def opt(default: Any = dataclasses.MISSING, help: str = "", *, factory: Callable[[], Any] | None = None) -> Any:
+    """A config field with its documentation (`distillgym train --help-config` prints it)."""
+    if factory is not None:
+        return field(default_factory=factory, metadata={"help": help})
+    return field(default=default, metadata={"help": help})
+
+
+# ------------------------------------------------------------------------ field groups several algorithms share
+
+LossAgg = Literal["grpo", "bnpo", "dr_grpo", "dapo"]
+
+
+@dataclass
+class Reduce:
+    """How per-token losses reduce to a step's loss (see losses.aggregate)."""
+
+    loss_agg: LossAgg = opt(
+        "dapo", "grpo (mean per sequence, then over sequences) | bnpo (sum / active tokens of the micro-batch) | "
+        "dr_grpo (sum / (B x max length)) | dapo (sum / active tokens of the whole step; TRL's default)")
+
+
+@dataclass
+class Clip:
+    """The PPO clip of a policy-gradient step."""
+
+    clip_low: float = opt(0.2, "PPO clip below 1: ratios >= 1 - clip_low")
+    clip_high: float = opt(0.2, "PPO clip above 1: ratios <= 1 + clip_high (DAPO's clip-higher uses 0.28)")
+
+
+@dataclass
+class Distill:
+    """Distillation toward a teacher's full next-token distribution."""
+
+    jsd_beta: float = opt(0.5, "generalized JSD mix: 0 forward KL, 1 reverse KL (0.5: TRL's and OPSD's default)")
+    ema_decay: float = opt(0.999, "teacher=ema: teacher <- decay x teacher + (1 - decay) x student, every step")
+
+
 @dataclass
 class TrainConfig:
-    """Fields every algorithm shares. Each field's comment is its documentation (`distillgym train --help-config`)."""
+    """Fields every algorithm shares (`distillgym train --help-config` lists them with their documentation)."""
 
-    algo: str = "grpo"  # sft | grpo | opd | opsd | pi_distill | skill_sd
-    env: str = "Sokoban-6x6-1-v0"  # a registered id (with or without 'distillgym/')
-    env_kwargs: dict[str, Any] = field(default_factory=dict)  # passed to gymnasium.make (e.g. max_steps)
-    model: str = "tiny"  # 'tiny', a local model directory, or a Hugging Face name (offline with HF_HUB_OFFLINE=1)
-    out_dir: str = "runs/train/default"  # checkpoints, metrics.jsonl, TensorBoard logs, plots
-    seed: int = 0  # seeds rollouts, sampling and initialization; same seed, same run (on CPU)
-    iterations: int = 20  # collect -> loss -> update rounds
-    tasks_per_iter: int = 8  # distinct training tasks per iteration
-    group_size: int = 4  # rollouts per task (GRPO groups)
-    train_pool: int = 0  # draw tasks from train indices [0, train_pool); 0: a fresh task every time
-    num_envs: int = 32  # environments stepped in parallel during rollouts
-    history: int | None = 2  # past turns shown in the prompt (None: all)
-    privileged_at: str = "end"  # a teacher's privileged block: end (short, after the last observation) | system
-    temperature: float = 1.0  # sampling temperature for rollouts
-    top_p: float = 1.0  # nucleus sampling for rollouts
-    max_tokens: int = 16  # tokens per reply
-    lr: float = 1e-3  # AdamW learning rate (use ~1e-5 for real models, ~1e-3 for tiny)
-    weight_decay: float = 0.0  # AdamW weight decay
-    betas: tuple[float, float] = (0.9, 0.999)  # AdamW betas
-    schedule: str = "constant"  # learning-rate schedule after warmup: constant | linear | cosine
-    warmup_steps: int = 0  # linear warmup, in optimizer steps
-    max_grad_norm: float = 1.0  # gradient clipping (0: off)
-    micro_batch_size: int = 16  # sequences per forward/backward (gradient accumulation over the batch)
-    updates_per_iter: int = 1  # optimizer steps over each iteration's batch, every algorithm (PPO epochs)
-    lora: bool = False  # train LoRA adapters (peft) instead of all weights
-    lora_r: int = 8  # LoRA rank
-    lora_alpha: int = 16  # LoRA scaling
-    lora_targets: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
-    device: str = "auto"  # auto (cuda when available) | cpu | cuda | cuda:N
-    threads: int = 0  # torch CPU threads (0: torch's default)
-    eval_every: int = 5  # evaluate on held-out test tasks every N iterations (0: only at the end)
-    eval_episodes: int = 32  # test tasks per evaluation
-    eval_temperature: float = 0.0  # sampling temperature at evaluation (0: greedy)
-    eval_teacher: bool = True  # self-distillation: also evaluate the teacher's view (eval/teacher_success, _gap)
-    checkpoint_every: int = 1  # save a checkpoint every N iterations (the last one is always saved)
-    keep_checkpoints: int = 2  # how many recent checkpoints to keep
-    tensorboard: bool = True  # also log to TensorBoard (when installed)
-    progress: bool = True  # progress bars
-
-
-def _field_doc(cls: type) -> dict[str, str]:
-    """Field comments from the source, for --help-config."""
-    import inspect
-
-    docs: dict[str, str] = {}
-    try:
-        src = inspect.getsource(cls)
-    except OSError:
-        return docs
-    for line in src.splitlines():
-        line = line.strip()
-        if ":" in line and "#" in line and not line.startswith(("#", '"')):
-            name = line.split(":", 1)[0].strip()
-            docs[name] = line.split("#", 1)[1].strip()
-    return docs
+    algo: str = opt("grpo", "sft | grpo | opd | opsd | pi_distill | skill_sd (distillgym train --help: what each is)")
+    env: str = opt("Sokoban-6x6-1-v0", "a registered id (with or without 'distillgym/') or an entry point "
+                   "'package.module:EnvClass'")
+    env_kwargs: dict[str, Any] = opt(factory=dict, help="passed to the env's constructor (e.g. max_steps)")
+    model: str = opt("tiny", "'tiny', a local model directory, or a Hugging Face name (offline with HF_HUB_OFFLINE=1)")
+    out_dir: str = opt("runs/train/default", 'checkpoints, metrics.jsonl, TensorBoard logs, plots')
+    seed: int = opt(0, 'seeds rollouts, sampling and initialization; same seed, same run (on CPU)')
+    iterations: int = opt(20, 'collect -> loss -> update rounds')
+    tasks_per_iter: int = opt(8, 'distinct training tasks per iteration')
+    group_size: int = opt(4, 'rollouts per task (GRPO groups)')
+    train_pool: int = opt(0, 'draw tasks from train indices [0, train_pool); 0: a fresh task every time')
+    num_envs: int = opt(32, 'environments stepped in parallel during rollouts')
+    history: int | None = opt(2, 'past turns shown in the prompt (None: all)')
+    privileged_at: Literal["end", "system"] = opt(
+        "end", "a teacher's privileged block: end (short, after the last observation) | system")
+    temperature: float = opt(1.0, 'sampling temperature for rollouts')
+    top_p: float = opt(1.0, 'nucleus sampling for rollouts')
+    max_tokens: int = opt(16, 'tokens per reply')
+    lr: float = opt(1e-3, 'AdamW learning rate (use ~1e-5 for real models, ~1e-3 for tiny)')
+    weight_decay: float = opt(0.0, 'AdamW weight decay')
+    betas: tuple[float, float] = opt((0.9, 0.999), 'AdamW betas')
+    schedule: Literal["constant", "linear", "cosine"] = opt(
+        "constant", "learning-rate schedule after warmup: constant | linear (to 0) | cosine (to 0)")
+    warmup_steps: int = opt(0, 'linear warmup, in optimizer steps')
+    max_grad_norm: float = opt(1.0, 'gradient clipping (0: off)')
+    micro_batch_size: int = opt(16, 'sequences per forward/backward (gradient accumulation over the batch)')
+    updates_per_iter: int = opt(1, "optimizer steps over each iteration's batch, every algorithm (PPO epochs)")
+    lora: bool = opt(False, 'train LoRA adapters (peft) instead of all weights')
+    lora_r: int = opt(8, 'LoRA rank')
+    lora_alpha: int = opt(16, 'LoRA scaling')
+    lora_targets: list[str] = opt(factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"],
+                                  help="the modules LoRA adapts")
+    device: str = opt("auto", 'auto (cuda when available) | cpu | cuda | cuda:N')
+    threads: int = opt(0, "torch CPU threads (0: torch's default)")
+    eval_every: int = opt(5, 'evaluate on held-out test tasks every N iterations (0: only at the end)')
+    eval_episodes: int = opt(32, 'test tasks per evaluation')
+    eval_temperature: float = opt(0.0, 'sampling temperature at evaluation (0: greedy)')
+    eval_teacher: bool = opt(True, "self-distillation: also evaluate the teacher's view (eval/teacher_success, _gap)")
+    checkpoint_every: int = opt(1, 'save a checkpoint every N iterations (the last one is always saved)')
+    keep_checkpoints: int = opt(2, 'how many recent checkpoints to keep')
+    tensorboard: bool = opt(True, 'also log to TensorBoard (when installed)')
+    progress: bool = opt(True, 'progress bars')
 
 
 def describe(cls: type) -> str:
-    """One line per field: name, default and its documentation."""
-    docs = _field_doc(cls)
+    """One line per field: name, default and its documentation (the choices of a Literal field among them)."""
+    hints = get_type_hints(cls)
     lines = []
     for f in fields(cls):
         default = f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
-        lines.append(f"  {f.name} = {default!r}    # {docs.get(f.name, '')}")
+        lines.append(f"  {f.name} = {default!r}    # {f.metadata.get('help', '')}")
+        if get_origin(hints[f.name]) is Literal:
+            lines[-1] += f" [one of: {', '.join(map(str, get_args(hints[f.name])))}]"
     return "\n".join(lines)
+
+
+def check_choices(cfg: Any, where: str = "") -> None:
+    """ValueError naming the field and its choices for any Literal field of dataclass `cfg` outside them."""
+    for name, hint in get_type_hints(type(cfg)).items():
+        if get_origin(hint) is Literal and getattr(cfg, name) not in get_args(hint):
+            choices = ", ".join(map(str, get_args(hint)))
+            raise ValueError(f"config field {where}{name} must be one of {choices}; got {getattr(cfg, name)!r}")
 
 
 def _coerce(cls: type, name: str, value: Any, where: str) -> Any:
@@ -129,7 +164,9 @@ def build(cls: type, values: dict[str, Any], where: str = "") -> Any:
             hint = f" Did you mean '{where}{close[0]}'?" if close else ""
             raise ValueError(f"unknown config field '{where}{key}'.{hint} Known: {', '.join(sorted(known))}")
         kwargs[key] = _coerce(cls, key, value, where)
-    return cls(**kwargs)
+    out = cls(**kwargs)
+    check_choices(out, where)
+    return out
 
 
 def parse_overrides(items: list[str] | None) -> dict[str, Any]:
@@ -178,8 +215,6 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         if other != algo and other in raw:
             raise ValueError(f"config has a section {other!r} but algo is {algo!r}")
     cfg = build(TrainConfig, raw)
-    if cfg.privileged_at not in ("end", "system"):
-        raise ValueError(f"config field privileged_at must be end or system, got {cfg.privileged_at!r}")
     return cfg, build(algo_cfg_cls, algo_values, where=f"{algo}.")
 
 

@@ -10,31 +10,29 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 
 from distillgym.trainers import core
 from distillgym.trainers.advantages import episode_advantages, gigpo_advantages
+from distillgym.trainers.config import Clip, Reduce, opt
 from distillgym.trainers.losses import clipped_pg, kl_k3
 
 
 @dataclass
-class Config:
-    clip_low: float = 0.2  # PPO clip below 1 (ratio >= 1 - clip_low)
-    clip_high: float = 0.2  # PPO clip above 1 (DAPO's clip-higher uses 0.28)
-    kl_coef: float = 0.0  # k3 KL penalty to a frozen copy of the initial policy (0: no reference model)
-    loss_agg: str = "dapo"  # grpo | bnpo | dr_grpo | dapo (TRL's variants; dapo is TRL's default)
-    advantage: str = "grpo"  # grpo (episode return, group-normalized) | gigpo (+ step-level anchor-state groups)
-    normalize_std: bool = True  # divide by the group's reward std (Dr. GRPO turns this off)
-    gigpo_gamma: float = 0.95  # discount of GiGPO's step returns
-    gigpo_step_weight: float = 1.0  # weight w of the step advantage: A = A_episode + w * A_step
-    drop_zero_advantage: bool = True  # skip samples whose advantage is 0 everywhere (all-equal groups)
-    chain: bool = False  # train on chained multi-turn sequences instead of one sample per turn
+class Config(Clip, Reduce):
+    kl_coef: float = opt(0.0, "k3 KL penalty to a frozen copy of the initial policy (0: no reference model)")
+    advantage: Literal["grpo", "gigpo"] = opt(
+        "grpo", "grpo (episode return, group-normalized) | gigpo (+ step-level anchor-state groups)")
+    normalize_std: bool = opt(True, "divide by the group's reward std (Dr. GRPO turns this off)")
+    gigpo_gamma: float = opt(0.95, "discount of GiGPO's step returns")
+    gigpo_step_weight: float = opt(1.0, "weight w of the step advantage: A = A_episode + w * A_step")
+    drop_zero_advantage: bool = opt(True, "skip samples whose advantage is 0 everywhere (all-equal groups)")
+    chain: bool = opt(False, "train on chained multi-turn sequences instead of one sample per turn")
 
 
 def setup(run: core.Run, cfg: Config) -> None:
-    if cfg.advantage not in ("grpo", "gigpo"):
-        raise ValueError(f"config field grpo.advantage must be grpo or gigpo, got {cfg.advantage!r}")
     if cfg.kl_coef:
         run.extra["reference"] = core.frozen_copy(run.model)
 

@@ -132,8 +132,11 @@ def train(cfg: TrainConfig, algo_cfg: Any, *, resume: bool = False) -> Run:
     """Run (or resume) training; returns the finished Run. Writes checkpoints, metrics, the final model and a
     learning-curve plot under cfg.out_dir."""
     from distillgym.trainers import ALGORITHMS
+    from distillgym.trainers.config import check_choices
 
     algo = ALGORITHMS[cfg.algo]
+    check_choices(cfg)
+    check_choices(algo_cfg, f"{cfg.algo}.")
     run = setup(cfg)
     algo.setup(run, algo_cfg)
     if resume:

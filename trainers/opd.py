@@ -6,31 +6,31 @@ trains on the expert's demonstrations instead (GKD's off-policy data)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
 
 from distillgym.agents.policies import ExpertAgent
 from distillgym.trainers import core
+from distillgym.trainers.config import Distill, Reduce, opt
 from distillgym.trainers.losses import generalized_jsd, sampled_token_distill
 
 
 @dataclass
-class Config:
-    teacher: str = "model"  # model (teacher_path) | frozen (initial policy) | ema | self
-    teacher_path: str = ""  # the teacher model for teacher=model (same tokenizer as the student)
-    teacher_privileged: bool = False  # the teacher also sees each step's privileged info (that is OPSD's idea)
-    skip_uninformed: bool = False  # with teacher_privileged: distill only steps whose privileged info names an action
-    loss: str = "jsd"  # jsd (full vocabulary, generalized JSD) | sampled (sampled-token reverse KL)
-    jsd_beta: float = 0.5  # JSD mix: 0 forward KL, 1 reverse KL (TRL's default 0.5)
-    lmbda: float = 1.0  # fraction of iterations on the student's own samples (else expert demonstrations)
-    ema_decay: float = 0.999  # for teacher=ema
-    loss_agg: str = "dapo"  # how per-token losses reduce (see losses.aggregate)
+class Config(Distill, Reduce):
+    teacher: Literal["model", "frozen", "ema", "self"] = opt(
+        "model", "model (teacher_path) | frozen (the initial policy) | ema | self (the live weights)")
+    teacher_path: str = opt("", "the teacher model for teacher=model (same tokenizer as the student)")
+    teacher_privileged: bool = opt(False, "the teacher also sees each step's privileged info (that is OPSD's idea)")
+    skip_uninformed: bool = opt(
+        False, "with teacher_privileged: distill only steps whose privileged info names a next action")
+    loss: Literal["jsd", "sampled"] = opt(
+        "jsd", "jsd (full vocabulary, generalized JSD) | sampled (sampled-token reverse KL)")
+    lmbda: float = opt(1.0, "fraction of iterations on the student's own samples (else expert demonstrations)")
 
 
 def setup(run: core.Run, cfg: Config) -> None:
-    if cfg.loss not in ("jsd", "sampled"):
-        raise ValueError(f"config field opd.loss must be jsd or sampled, got {cfg.loss!r}")
     run.extra["teacher"] = core.make_teacher(run, cfg.teacher, cfg.teacher_path)
 
 

@@ -12,34 +12,31 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 
 from distillgym.trainers import core, grpo, opd
 from distillgym.trainers.advantages import group_advantages
+from distillgym.trainers.config import Clip, Distill, Reduce, opt
 from distillgym.trainers.losses import clipped_pg, kl_full
 
 
 @dataclass
-class Config:
-    variant: str = "jsd"  # jsd (full-vocabulary JSD self-distillation) | rl (RL with a reverse-KL term)
-    teacher: str = "frozen"  # frozen (initial policy, recommended by Zhao et al.) | ema | self
-    ema_decay: float = 0.999  # for teacher=ema
-    jsd_beta: float = 0.5  # variant=jsd: the JSD mix (0.5 in the paper)
-    kl_coef: float = 0.5  # variant=rl: beta, the reverse-KL weight (0.5 in Penaloza et al.)
-    kl_mode: str = "reward"  # variant=rl: reward (KL folded into the return) | loss (exact KL backpropagated)
-    clip_low: float = 0.2  # variant=rl: PPO clip below 1
-    clip_high: float = 0.2  # variant=rl: PPO clip above 1
-    normalize_std: bool = False  # variant=rl: A = R - mean (Penaloza et al. do not divide by the std)
-    loss_agg: str = "dapo"  # how per-token losses reduce (see losses.aggregate)
-    skip_uninformed: bool = False  # variant=jsd: distill only steps whose privileged info names a next action
+class Config(Distill, Clip, Reduce):
+    variant: Literal["jsd", "rl"] = opt(
+        "jsd", "jsd (full-vocabulary JSD self-distillation) | rl (RL with a reverse-KL term)")
+    teacher: Literal["frozen", "ema", "self"] = opt(
+        "frozen", "frozen (the initial policy, recommended by Zhao et al.) | ema | self (the live weights)")
+    kl_coef: float = opt(0.5, "variant=rl: beta, the reverse-KL weight (0.5 in Penaloza et al.)")
+    kl_mode: Literal["reward", "loss"] = opt(
+        "reward", "variant=rl: reward (KL folded into the return) | loss (exact KL backpropagated)")
+    normalize_std: bool = opt(False, "variant=rl: divide advantages by the std (Penaloza et al. do not: A = R - mean)")
+    skip_uninformed: bool = opt(
+        False, "variant=jsd: distill only steps whose privileged info names a next action")
 
 
 def setup(run: core.Run, cfg: Config) -> None:
-    if cfg.variant not in ("jsd", "rl"):
-        raise ValueError(f"config field opsd.variant must be jsd or rl, got {cfg.variant!r}")
-    if cfg.kl_mode not in ("reward", "loss"):
-        raise ValueError(f"config field opsd.kl_mode must be reward or loss, got {cfg.kl_mode!r}")
     run.extra["teacher"] = core.make_teacher(run, cfg.teacher)
 
 

@@ -18,20 +18,19 @@ import torch
 
 from distillgym.trainers import core
 from distillgym.trainers.advantages import group_advantages
+from distillgym.trainers.config import Clip, Reduce, opt
 from distillgym.trainers.losses import clipped_pg, kl_full
 
 
 @dataclass
-class Config:
-    alpha: float = 0.5  # teacher weight: 0 student only, 1 teacher only (0.5 most robust in the paper)
-    alpha_start: float | None = None  # anneal from this value to alpha (None: no annealing)
-    alpha_anneal_iters: int = 0  # iterations of linear annealing
-    kl_coef: float = 0.25  # beta: KL weight (0.25 in the paper)
-    clip_low: float = 0.2  # PPO clip: ratios within [1 - clip_low, 1 + clip_high] ([0.8, 1.2] in the paper)
-    clip_high: float = 0.2
-    drop_zero_advantage: bool = True  # drop groups whose advantages are all 0
-    skip_uninformed: bool = False  # the student term only on steps whose privileged info names a next action
-    loss_agg: str = "dapo"  # how per-token losses reduce (see losses.aggregate)
+class Config(Clip, Reduce):
+    alpha: float = opt(0.5, "teacher weight: 0 student only, 1 teacher only (0.5 most robust in the paper)")
+    alpha_start: float | None = opt(None, "anneal from this value to alpha (None: no annealing)")
+    alpha_anneal_iters: int = opt(0, "iterations of linear annealing")
+    kl_coef: float = opt(0.25, "beta: KL weight (0.25 in the paper)")
+    drop_zero_advantage: bool = opt(True, "drop groups whose advantages are all 0")
+    skip_uninformed: bool = opt(
+        False, "the student term only on steps whose privileged info names a next action")
 
 
 def setup(run: core.Run, cfg: Config) -> None:

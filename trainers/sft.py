@@ -11,20 +11,19 @@ import torch
 
 from distillgym.agents.policies import ExpertAgent
 from distillgym.trainers import core
+from distillgym.trainers.config import Reduce, opt
 
 
 @dataclass
-class Config:
-    data: str = "expert"  # 'expert' (the env's solver on the iteration's train tasks) or a JSONL file of Episodes
-    successful_only: bool = True  # imitate only episodes that succeeded
-    loss_agg: str = "dapo"  # dapo/bnpo: mean over tokens; grpo: mean over each sequence, then over sequences
-    # Also imitate each demonstration under the teacher's prompt (the step's privileged info, e.g. the expert's
-    # next action, in context), so that a model which later teaches itself (OPSD, pi-Distill) has learned to read
-    # it: on by default for every warm start (without it the tiny model plays worse with the plan than without).
-    teacher_prompt_copies: bool = True
-    # Also imitate each demonstration with a skill of it in the prompt (the ExpertSummarizer's summary of the same
-    # episode: what it did right, its workflow), so that a Skill-SD teacher has learned to read a skill.
-    skill_prompt_copies: bool = False
+class Config(Reduce):
+    data: str = opt("expert", "'expert' (the env's solver on the iteration's train tasks) or a JSONL file of Episodes")
+    successful_only: bool = opt(True, "imitate only episodes that succeeded")
+    teacher_prompt_copies: bool = opt(
+        True, "also imitate each demonstration under the teacher's prompt (the step's privileged info in context), so "
+        "that a model that later teaches itself (OPSD, pi-Distill) has learned to read it")
+    skill_prompt_copies: bool = opt(
+        False, "also imitate each demonstration with its own skill in the prompt (the ExpertSummarizer's summary of "
+        "the episode), so that a Skill-SD teacher has learned to read a skill")
 
 
 def setup(run: core.Run, cfg: Config) -> None:

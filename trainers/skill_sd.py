@@ -22,37 +22,41 @@ import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
 from distillgym.skills import identity_text, task_identity
 from distillgym.trainers import core, grpo
+from distillgym.trainers.config import Clip, Reduce, opt
 from distillgym.trainers.losses import iw_reverse_kl
 
 
 @dataclass
-class Config:
-    lmbda: float = 0.001  # weight of L_SDL (the paper's sweep on AppWorld: 0.001 best)
-    teacher: str = "self"  # self (same weights, synced every iteration) | frozen (the initial weights: ablation)
-    skill_in: str = "teacher"  # teacher (Skill-SD) | student (ablation: skill in the student's prompt, GRPO only)
-    ucb_c: float = 1.0  # UCB exploration constant (not published)
-    ucb_reward: str = "success"  # what updates a skill's mean: success (0/1) | return (the episode's return)
-    similar: bool = True  # a task with no skill of its own borrows the skill of the most similar task
-    retriever: str = "bm25"  # how similar tasks are found: bm25 (lexical) | embed (all-MiniLM-L6-v2, the embed extra)
-    summarizer: str = "expert"  # expert (model-free: the episode against the expert's plan) | model | none
-    # summarizer=model: a local model directory (run on the CPU, in the background thread), or the URL of an
-    # OpenAI-compatible server (vLLM's) with summarizer_tokenizer a local path to its tokenizer
-    summarizer_model: str = ""
-    summarizer_tokenizer: str = ""
-    summarizer_max_tokens: int = 512  # the summary's reply budget (greedy)
-    summarize: str = "all"  # which finished episodes become skills: all | success | failure
-    store: str = ""  # skill store path (default: <out_dir>/skills.sqlite); an existing store seeds the run
-    clip_low: float = 0.2  # PPO clip below 1
-    clip_high: float = 0.2  # PPO clip above 1
-    advantage: str = "grpo"  # grpo | gigpo (see grpo.Config)
-    normalize_std: bool = True  # divide advantages by the group's reward std
-    loss_agg: str = "dapo"  # how per-token losses reduce (see losses.aggregate)
+class Config(Clip, Reduce):
+    lmbda: float = opt(0.001, "weight of L_SDL (the paper's sweep on AppWorld: 0.001 best)")
+    teacher: Literal["self", "frozen"] = opt(
+        "self", "self (same weights, synced every iteration) | frozen (the initial weights: ablation)")
+    skill_in: Literal["teacher", "student"] = opt(
+        "teacher", "teacher (Skill-SD) | student (ablation: the skill in the student's prompt, GRPO only)")
+    ucb_c: float = opt(1.0, "UCB exploration constant (not published)")
+    ucb_reward: Literal["success", "return"] = opt(
+        "success", "what updates a skill's mean: success (0/1) | return (the episode's return)")
+    similar: bool = opt(True, "a task with no skill of its own borrows the skill of the most similar task")
+    retriever: Literal["bm25", "embed"] = opt(
+        "bm25", "how similar tasks are found: bm25 (lexical) | embed (all-MiniLM-L6-v2, the embed extra)")
+    summarizer: Literal["expert", "model", "none"] = opt(
+        "expert", "expert (model-free: the episode against the expert's plan) | model | none")
+    summarizer_model: str = opt(
+        "", "summarizer=model: a local model directory (run on the CPU, in the background thread), or the URL of an "
+        "OpenAI-compatible server (vLLM's)")
+    summarizer_tokenizer: str = opt("", "summarizer=model with a server URL: a local path to its tokenizer")
+    summarizer_max_tokens: int = opt(512, "the summary's reply budget (greedy)")
+    summarize: Literal["all", "success", "failure"] = opt(
+        "all", "which finished episodes become skills: all | success | failure")
+    store: str = opt("", "skill store path (default: <out_dir>/skills.sqlite); an existing store seeds the run")
+    advantage: Literal["grpo", "gigpo"] = opt("grpo", "grpo | gigpo (see grpo.advantage)")
+    normalize_std: bool = opt(True, "divide advantages by the group's reward std")
 
 
 class SkillState:
@@ -102,23 +106,9 @@ class SkillState:
 
 
 def setup(run: core.Run, cfg: Config) -> None:
-    if cfg.teacher not in ("self", "frozen"):
-        raise ValueError(f"config field skill_sd.teacher must be self or frozen, got {cfg.teacher!r}")
-    if cfg.skill_in not in ("teacher", "student"):
-        raise ValueError(f"config field skill_sd.skill_in must be teacher or student, got {cfg.skill_in!r}")
-    if cfg.ucb_reward not in ("success", "return"):
-        raise ValueError(f"config field skill_sd.ucb_reward must be success or return, got {cfg.ucb_reward!r}")
-    if cfg.summarizer not in ("expert", "model", "none"):
-        raise ValueError(f"config field skill_sd.summarizer must be expert, model or none, got {cfg.summarizer!r}")
-    if cfg.retriever not in ("bm25", "embed"):
-        raise ValueError(f"config field skill_sd.retriever must be bm25 or embed, got {cfg.retriever!r}")
     if cfg.summarizer == "model" and not cfg.summarizer_model:
         raise ValueError("config field skill_sd.summarizer_model must name a local model directory or a server URL "
                          "when skill_sd.summarizer=model")
-    if cfg.summarize not in ("all", "success", "failure"):
-        raise ValueError(f"config field skill_sd.summarize must be all, success or failure, got {cfg.summarize!r}")
-    if cfg.advantage not in ("grpo", "gigpo"):
-        raise ValueError(f"config field skill_sd.advantage must be grpo or gigpo, got {cfg.advantage!r}")
     path = Path(cfg.store) if cfg.store else run.out / "skills.sqlite"
     run.extra["skills"] = SkillState(path, cfg)
     if cfg.teacher == "frozen":

@@ -73,3 +73,8 @@ def test_train_help_names_every_algorithm_and_help_config_documents_their_fields
     assert result.exit_code == 0
     for name in ALGORITHMS:
         assert f"{name}.* fields:" in result.output, name
+    # every field, shared or an algorithm's, carries its documentation, and a choice field lists its choices
+    fields = [line for line in result.output.splitlines() if line.startswith("  ")]
+    assert len(fields) > 60 and all(len(line.split("    # ", 1)[-1].strip()) > 8 for line in fields), [
+        line for line in fields if len(line.split("    # ", 1)[-1].strip()) <= 8]
+    assert any(line.startswith("  variant = 'jsd'") and "[one of: jsd, rl]" in line for line in fields)

@@ -3,6 +3,8 @@ and privileged context reaching the teacher only."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import itertools
 import os
 import signal
@@ -87,6 +89,16 @@ def test_config_errors_name_the_field(tmp_path: Path) -> None:
         load_config(None, ["algo=gpro"])
     with pytest.raises(ValueError, match="iterations must be int"):
         load_config(None, ["iterations=many"])
+    # a choice field (a Literal) is checked the same way everywhere, in the file, the overrides and the Python API
+    with pytest.raises(ValueError, match=r"config field opsd\.variant must be one of jsd, rl; got 'jds'"):
+        load_config(None, ["algo=opsd", "opsd.variant=jds"])
+    with pytest.raises(ValueError, match=r"config field schedule must be one of constant, linear, cosine"):
+        load_config(None, ["schedule=step"])
+    with pytest.raises(ValueError, match=r"config field grpo\.loss_agg must be one of grpo, bnpo, dr_grpo, dapo"):
+        load_config(None, ["algo=grpo", "grpo.loss_agg=mean"])
+    cfg, acfg = load_config(None, ["algo=skill_sd"])
+    with pytest.raises(ValueError, match=r"skill_sd\.retriever must be one of bm25, embed"):
+        train(cfg, dataclasses.replace(acfg, retriever="tfidf"))
     path = tmp_path / "c.yaml"
     path.write_text("algo: sft\nlr: 3e-3\nsft:\n  successful_only: false\n")
     cfg, acfg = load_config(path, ["iterations=4"])
