@@ -4,7 +4,6 @@ and privileged context reaching the teacher only."""
 from __future__ import annotations
 
 import dataclasses
-
 import itertools
 import os
 import signal
