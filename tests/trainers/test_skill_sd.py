@@ -141,5 +141,5 @@ def test_config_errors(tiny_dir: str, tmp_path: Path) -> None:
     # fields that only make sense together: refused when the run is set up
     cfg, acfg = load_config(None, quick(tiny_dir, tmp_path, "algo=skill_sd", "skill_sd.summarizer=model"))
     run = setup(cfg)
-    with pytest.raises(ValueError, match="skill_sd.summarizer_model"):
+    with pytest.raises(ValueError, match=r"skill_sd\.summarizer_model"):
         skill_sd.setup(run, acfg)
