@@ -1,5 +1,6 @@
 """Checkpoints that a killed run resumes from exactly: model, optimizer, scheduler, RNG states, loop position and
-algorithm state (EMA or frozen teachers), written atomically (a directory renamed into place when complete)."""
+the algorithm state's `state_dict` (only what setup cannot rebuild: an EMA teacher, a skill store), written
+atomically (a directory renamed into place when complete)."""
 
 from __future__ import annotations
 
@@ -29,15 +30,12 @@ def save(run: Any, algo_cfg: Any) -> Path:
     tmp = root / f".tmp-{PREFIX}{run.iteration:06d}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    extra_modules = {k: v.state_dict() for k, v in run.extra.items() if hasattr(v, "state_dict")}
-    extra_plain = {k: v for k, v in run.extra.items() if not hasattr(v, "state_dict")}
     torch.save(
         {
             "model": run.model.state_dict(),
             "optimizer": run.optimizer.state_dict(),
             "scheduler": run.scheduler.state_dict(),
-            "extra_modules": extra_modules,
-            "extra": extra_plain,
+            "algo_state": run.state.state_dict() if run.state is not None else {},
             "rng": {
                 "python": random.getstate(),
                 "numpy": np.random.get_state(),
@@ -70,11 +68,10 @@ def load(run: Any, path: Path) -> None:
     run.model.load_state_dict(state["model"])
     run.optimizer.load_state_dict(state["optimizer"])
     run.scheduler.load_state_dict(state["scheduler"])
-    for k, sd in state["extra_modules"].items():
-        if k not in run.extra:
-            raise ValueError(f"checkpoint {path} holds algorithm state {k!r} that this run does not have")
-        run.extra[k].load_state_dict(sd)
-    run.extra.update(state["extra"])
+    # checkpoints written before the typed states kept it under "extra_modules" (the same keys)
+    algo_state = state["algo_state"] if "algo_state" in state else state.get("extra_modules", {})
+    if run.state is not None:
+        run.state.load_state_dict(algo_state)
     rng = state["rng"]
     random.setstate(rng["python"])
     np.random.set_state(rng["numpy"])

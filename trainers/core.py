@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, overload
 
@@ -49,7 +49,7 @@ class Run:
     iteration: int = 0  # iterations completed
     env_steps: int = 0  # environment steps taken in training rollouts so far
     gen_tokens: int = 0  # tokens the model generated in training rollouts so far (a token budget's measure)
-    extra: dict[str, Any] = field(default_factory=dict)  # algorithm state saved with checkpoints (e.g. EMA teacher)
+    state: AlgoState | None = None  # what the algorithm's setup built (checkpointed: its state_dict)
 
     @property
     def pad_id(self) -> int:
@@ -227,26 +227,44 @@ def micro_batches(samples: list[Sample], size: int) -> list[list[Sample]]:
     return [samples[i : i + size] for i in range(0, len(samples), max(1, size))]
 
 
-def optimize(
-    run: Run,
-    samples: list[Sample],
-    loss_fn: Callable[[list[Sample], int, int], tuple[torch.Tensor, dict[str, float]]],
-) -> dict[str, float]:
+@dataclass
+class Micro:
+    """One micro-batch: its Samples and, row for row, the per-row columns the step was given (advantages, teacher
+    prompts, weights, ...), sliced alongside."""
+
+    samples: list[Sample]
+    cols: dict[str, list[Any]]
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+
+LossFn = Callable[[Micro, int, int], tuple[torch.Tensor, dict[str, float]]]
+
+
+def optimize(run: Run, samples: list[Sample], loss_fn: LossFn, **columns: Sequence[Any]) -> dict[str, float]:
     """`run.cfg.updates_per_iter` optimizer steps over `samples` (PPO epochs), each accumulated over micro-batches;
     returns the last step's metrics.
 
-    loss_fn(micro, num_tokens, num_seqs) returns that micro-batch's share of the step's loss (already divided by
-    the whole step's token or sequence count) and metrics to average.
+    `columns` are per-row data (one entry per Sample, e.g. `advantages=...`, `teacher_prompts=...`): each
+    micro-batch carries its rows' slice in `micro.cols`. loss_fn(micro, num_tokens, num_seqs) returns that
+    micro-batch's share of the step's loss (already divided by the whole step's token or sequence count) and
+    metrics to average.
     """
+    for name, col in columns.items():
+        if len(col) != len(samples):
+            raise ValueError(f"column {name!r} has {len(col)} rows for {len(samples)} samples")
     run.model.train()
     num_tokens = sum(sum(s.loss_mask) for s in samples)
     params = [p for p in run.model.parameters() if p.requires_grad]
+    size = max(1, run.cfg.micro_batch_size)
     out: dict[str, float] = {}
     for _ in range(max(1, run.cfg.updates_per_iter)):
         run.optimizer.zero_grad(set_to_none=True)
         totals: dict[str, float] = {}
         loss_total = 0.0
-        for micro in micro_batches(samples, run.cfg.micro_batch_size):
+        for lo in range(0, len(samples), size):
+            micro = Micro(samples[lo : lo + size], {k: list(v[lo : lo + size]) for k, v in columns.items()})
             loss, metrics = loss_fn(micro, num_tokens, len(samples))
             loss.backward()
             loss_total += float(loss.detach())
@@ -261,6 +279,33 @@ def optimize(
 
 
 # ------------------------------------------------------------------------------------------------- teachers
+
+
+class AlgoState:
+    """What an algorithm's `setup` builds and its `iteration` uses (a dataclass per algorithm). `state_dict` holds
+    exactly what a resumed run cannot rebuild from its config (the base: nothing); checkpoints save it."""
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore from `state_dict()`'s output (keys this state does not know are ignored)."""
+
+
+@dataclass
+class TeacherState(AlgoState):
+    """A teacher's weights (see `make_teacher`): only an EMA teacher has weights to checkpoint; a frozen copy of the
+    initial policy and a teacher model are rebuilt at setup, and 'self' is the training model."""
+
+    teacher: Any
+    kind: str
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"teacher": self.teacher.state_dict()} if self.kind == "ema" else {}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        if self.kind == "ema" and "teacher" in state:
+            self.teacher.load_state_dict(state["teacher"])
 
 
 def frozen_copy(model: Any) -> Any:

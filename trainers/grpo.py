@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 
@@ -32,9 +32,15 @@ class Config(Clip, Reduce):
     chain: bool = opt(False, "train on chained multi-turn sequences instead of one sample per turn")
 
 
-def setup(run: core.Run, cfg: Config) -> None:
-    if cfg.kl_coef:
-        run.extra["reference"] = core.frozen_copy(run.model)
+@dataclass
+class State(core.AlgoState):
+    """The reference policy of the KL penalty: a frozen copy of the initial policy (rebuilt at setup)."""
+
+    reference: Any = None
+
+
+def setup(run: core.Run, cfg: Config) -> State:
+    return State(core.frozen_copy(run.model) if cfg.kl_coef else None)
 
 
 def turn_advantages(episodes: list, cfg: Config) -> list[list[float]]:
@@ -60,25 +66,25 @@ def token_samples(episodes: list, per_turn: list[list[float]], *, drop_zero: boo
     return samples, advantages
 
 
-ExtraLoss = Callable[[list, torch.Tensor, core.Batch], tuple[torch.Tensor, dict[str, float]]]
+ExtraLoss = Callable[[core.Micro, torch.Tensor, core.Batch], tuple[torch.Tensor, dict[str, float]]]
 
 
 def policy_gradient_step(run: core.Run, samples: list, advantages: list[list[float]], cfg: Config,
-                         extra: ExtraLoss | None = None) -> dict:
-    """The clipped-surrogate update over `samples` with per-token `advantages` (shared with other trainers).
-    `extra(micro, logp, batch)` adds a per-token term to the loss (with its metrics), e.g. Skill-SD's."""
-    index = {id(s): a for s, a in zip(samples, advantages, strict=True)}
+                         extra: ExtraLoss | None = None, reference: Any = None, **columns: list[Any]) -> dict:
+    """The clipped-surrogate update over `samples` with per-token `advantages` (shared with other trainers), with
+    `cfg.kl_coef` x k3 KL to `reference` when given. `extra(micro, logp, batch)` adds a per-token term to the loss
+    (with its metrics), e.g. Skill-SD's; `columns` are more per-row data for it (in `micro.cols`)."""
     max_len = max(len(s.completion_ids) for s in samples)
 
-    def loss_fn(micro: list, num_tokens: int, num_seqs: int) -> tuple[torch.Tensor, dict[str, float]]:
-        batch = core.make_batch(micro, run.device, [index[id(s)] for s in micro])
-        logp, _ = core.logprobs(run.model, micro, run.pad_id)
+    def loss_fn(micro: core.Micro, num_tokens: int, num_seqs: int) -> tuple[torch.Tensor, dict[str, float]]:
+        batch = core.make_batch(micro.samples, run.device, micro.cols["advantages"])
+        logp, _ = core.logprobs(run.model, micro.samples, run.pad_id)
         per_token, clipped = clipped_pg(logp, batch.old_logp, batch.advantages, clip_low=cfg.clip_low,
                                         clip_high=cfg.clip_high)
         metrics = {}
-        if cfg.kl_coef:
+        if cfg.kl_coef and reference is not None:
             with torch.no_grad():
-                ref_logp, _ = core.logprobs(run.extra["reference"], micro, run.pad_id)
+                ref_logp, _ = core.logprobs(reference, micro.samples, run.pad_id)
             kl = kl_k3(logp, ref_logp)
             per_token = per_token + cfg.kl_coef * kl
             metrics["kl_ref"] = float((kl.detach() * batch.mask).sum() / batch.mask.sum().clamp(min=1))
@@ -93,10 +99,10 @@ def policy_gradient_step(run: core.Run, samples: list, advantages: list[list[flo
                                 max_len=max_len)
         return loss, metrics
 
-    return core.optimize(run, samples, loss_fn)
+    return core.optimize(run, samples, loss_fn, advantages=advantages, **columns)
 
 
-def iteration(run: core.Run, cfg: Config) -> dict[str, float]:
+def iteration(run: core.Run, cfg: Config, state: State) -> dict[str, float]:
     episodes = core.rollout(run, core.model_agent(run), core.train_tasks(run.cfg, run.iteration),
                             run.cfg.group_size)
     samples, advantages = token_samples(episodes, turn_advantages(episodes, cfg), drop_zero=cfg.drop_zero_advantage,
@@ -104,5 +110,5 @@ def iteration(run: core.Run, cfg: Config) -> dict[str, float]:
     metrics = core.episode_metrics(episodes)
     metrics["samples"] = len(samples)
     if samples:
-        metrics.update(policy_gradient_step(run, samples, advantages, cfg))
+        metrics.update(policy_gradient_step(run, samples, advantages, cfg, reference=state.reference))
     return metrics

@@ -84,11 +84,11 @@ def evaluate(run: Run, episodes: int | None = None, teacher: Any = None) -> dict
     return out
 
 
-def teacher_context(algo: Any, run: Run, algo_cfg: Any) -> Any:
-    """The algorithm's self-teacher context (its `teacher_context(run, cfg)`), when it has one and
+def teacher_context(algo: Any, run: Run, algo_cfg: Any, state: Any) -> Any:
+    """The algorithm's self-teacher context (its `teacher_context(run, cfg, state)`), when it has one and
     `eval_teacher` is on; else None."""
     fn = getattr(algo, "teacher_context", None)
-    return fn(run, algo_cfg) if fn is not None and run.cfg.eval_teacher else None
+    return fn(run, algo_cfg, state) if fn is not None and run.cfg.eval_teacher else None
 
 
 class Logger:
@@ -138,7 +138,7 @@ def train(cfg: TrainConfig, algo_cfg: Any, *, resume: bool = False) -> Run:
     check_choices(cfg)
     check_choices(algo_cfg, f"{cfg.algo}.")
     run = setup(cfg)
-    algo.setup(run, algo_cfg)
+    run.state = state = algo.setup(run, algo_cfg)
     if resume:
         last = checkpoint.latest(run.out)
         if last is not None:
@@ -150,20 +150,20 @@ def train(cfg: TrainConfig, algo_cfg: Any, *, resume: bool = False) -> Run:
                                                     indent=2, default=str))
     logger = Logger(run, run.iteration)
     if run.iteration == 0:
-        start = evaluate(run, teacher=teacher_context(algo, run, algo_cfg))
+        start = evaluate(run, teacher=teacher_context(algo, run, algo_cfg, state))
         logger.log({"iteration": 0, "env_steps": 0, "gen_tokens": 0, **start})
     bar = tqdm(total=cfg.iterations, initial=run.iteration, desc=f"{cfg.algo} on {cfg.env}", unit="it",
                disable=not cfg.progress)
     try:
         while run.iteration < cfg.iterations:
             t = time.perf_counter()
-            metrics = algo.iteration(run, algo_cfg)
+            metrics = algo.iteration(run, algo_cfg, state)
             run.iteration += 1
             metrics = {"iteration": run.iteration, "env_steps": run.env_steps, "gen_tokens": run.gen_tokens,
                        **metrics, "time/iteration_s": time.perf_counter() - t}
             final = run.iteration == cfg.iterations
             if final or (cfg.eval_every and run.iteration % cfg.eval_every == 0):
-                metrics.update(evaluate(run, teacher=teacher_context(algo, run, algo_cfg)))
+                metrics.update(evaluate(run, teacher=teacher_context(algo, run, algo_cfg, state)))
             logger.log(metrics)
             if final or run.iteration % max(1, cfg.checkpoint_every) == 0:
                 checkpoint.save(run, algo_cfg)

@@ -30,21 +30,21 @@ class Config(Distill, Reduce):
     lmbda: float = opt(1.0, "fraction of iterations on the student's own samples (else expert demonstrations)")
 
 
-def setup(run: core.Run, cfg: Config) -> None:
-    run.extra["teacher"] = core.make_teacher(run, cfg.teacher, cfg.teacher_path)
+def setup(run: core.Run, cfg: Config) -> core.TeacherState:
+    return core.TeacherState(core.make_teacher(run, cfg.teacher, cfg.teacher_path), cfg.teacher)
 
 
-def distill_step(run: core.Run, samples: list, teacher_prompts: list, cfg: Config) -> dict[str, float]:
+def distill_step(run: core.Run, samples: list, teacher_prompts: list, cfg: Config,
+                 state: core.TeacherState) -> dict[str, float]:
     """One optimizer step pulling the student toward the teacher on `samples` (shared with OPSD)."""
-    teacher = run.extra["teacher"]
-    index = {id(s): p for s, p in zip(samples, teacher_prompts, strict=True)}
+    teacher = state.teacher
 
-    def loss_fn(micro: list, num_tokens: int, num_seqs: int) -> tuple[torch.Tensor, dict[str, float]]:
-        batch = core.make_batch(micro, run.device)
+    def loss_fn(micro: core.Micro, num_tokens: int, num_seqs: int) -> tuple[torch.Tensor, dict[str, float]]:
+        batch = core.make_batch(micro.samples, run.device)
         full = cfg.loss == "jsd"
-        logp, logits = core.logprobs(run.model, micro, run.pad_id, logits=full)
+        logp, logits = core.logprobs(run.model, micro.samples, run.pad_id, logits=full)
         with torch.no_grad():
-            t_logp, t_logits = core.logprobs(teacher, micro, run.pad_id, prompts=[index[id(s)] for s in micro],
+            t_logp, t_logits = core.logprobs(teacher, micro.samples, run.pad_id, prompts=micro.cols["teacher_prompts"],
                                              logits=full)
         if logits is not None and t_logits is not None:
             per_token = generalized_jsd(logits, t_logits, beta=cfg.jsd_beta)
@@ -54,13 +54,13 @@ def distill_step(run: core.Run, samples: list, teacher_prompts: list, cfg: Confi
         metrics = {"teacher_gap": float(((logp - t_logp).detach() * batch.mask).sum() / m)}
         return core.reduce_step(per_token, batch.mask, cfg.loss_agg, num_tokens=num_tokens, num_seqs=num_seqs), metrics
 
-    out = core.optimize(run, samples, loss_fn)
+    out = core.optimize(run, samples, loss_fn, teacher_prompts=teacher_prompts)
     if cfg.teacher == "ema":
         core.ema_update(teacher, run.model, cfg.ema_decay)
     return out
 
 
-def iteration(run: core.Run, cfg: Config) -> dict[str, float]:
+def iteration(run: core.Run, cfg: Config, state: core.TeacherState) -> dict[str, float]:
     tasks = core.train_tasks(run.cfg, run.iteration)
     on_policy = np.random.default_rng([run.cfg.seed, run.iteration, 11]).random() < cfg.lmbda
     if on_policy:
@@ -71,5 +71,5 @@ def iteration(run: core.Run, cfg: Config) -> dict[str, float]:
                                                  skip_uninformed=cfg.teacher_privileged and cfg.skip_uninformed)
     metrics = {**core.episode_metrics(episodes), "on_policy": float(on_policy), "samples": len(samples), **info}
     if samples:
-        metrics.update(distill_step(run, samples, prompts, cfg))
+        metrics.update(distill_step(run, samples, prompts, cfg, state))
     return metrics

@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 
@@ -36,11 +36,11 @@ class Config(Distill, Clip, Reduce):
         False, "variant=jsd: distill only steps whose privileged info names a next action")
 
 
-def setup(run: core.Run, cfg: Config) -> None:
-    run.extra["teacher"] = core.make_teacher(run, cfg.teacher)
+def setup(run: core.Run, cfg: Config) -> core.TeacherState:
+    return core.TeacherState(core.make_teacher(run, cfg.teacher), cfg.teacher)
 
 
-def iteration(run: core.Run, cfg: Config) -> dict[str, float]:
+def iteration(run: core.Run, cfg: Config, state: core.TeacherState) -> dict[str, float]:
     episodes = core.rollout(run, core.model_agent(run), core.train_tasks(run.cfg, run.iteration),
                             run.cfg.group_size)
     skip = cfg.variant == "jsd" and cfg.skip_uninformed
@@ -50,16 +50,17 @@ def iteration(run: core.Run, cfg: Config) -> dict[str, float]:
         return metrics
     if cfg.variant == "jsd":
         jsd = opd.Config(teacher=cfg.teacher, jsd_beta=cfg.jsd_beta, ema_decay=cfg.ema_decay, loss_agg=cfg.loss_agg)
-        metrics.update(opd.distill_step(run, samples, prompts, jsd))
+        metrics.update(opd.distill_step(run, samples, prompts, jsd, state))
         return metrics
-    metrics.update(rl_step(run, episodes, samples, prompts, cfg))
+    metrics.update(rl_step(run, episodes, samples, prompts, cfg, state))
     return metrics
 
 
-def rl_step(run: core.Run, episodes: list, samples: list, prompts: list, cfg: Config) -> dict[str, float]:
+def rl_step(run: core.Run, episodes: list, samples: list, prompts: list, cfg: Config,
+            state: core.TeacherState) -> dict[str, float]:
     """E[R] - kl_coef * KL(pi_S || sg pi_T): the KL (exact over the vocabulary, summed over an episode's tokens)
     lowers each episode's return, or enters the loss per token."""
-    teacher = run.extra["teacher"]
+    teacher = state.teacher
     ep_of = core.sample_episodes(episodes)
     rewards = [ep.total_reward for ep in episodes]
     if cfg.kl_mode == "reward":
@@ -73,21 +74,19 @@ def rl_step(run: core.Run, episodes: list, samples: list, prompts: list, cfg: Co
         pg = grpo.Config(clip_low=cfg.clip_low, clip_high=cfg.clip_high, loss_agg=cfg.loss_agg)
         out = grpo.policy_gradient_step(run, samples, token_adv, pg)
     else:
-        out = _pg_with_kl_loss(run, samples, prompts, token_adv, cfg)
+        out = _pg_with_kl_loss(run, samples, prompts, token_adv, cfg, teacher)
     if cfg.teacher == "ema":
         core.ema_update(teacher, run.model, cfg.ema_decay)
     return out
 
 
-def _pg_with_kl_loss(run: core.Run, samples: list, prompts: list, token_adv: list, cfg: Config) -> dict[str, float]:
-    teacher = run.extra["teacher"]
-    index = {id(s): (p, a) for s, p, a in zip(samples, prompts, token_adv, strict=True)}
-
-    def loss_fn(micro: list, num_tokens: int, num_seqs: int) -> tuple[torch.Tensor, dict[str, float]]:
-        batch = core.make_batch(micro, run.device, [index[id(s)][1] for s in micro])
-        logp, logits = core.logprobs(run.model, micro, run.pad_id, logits=True)
+def _pg_with_kl_loss(run: core.Run, samples: list, prompts: list, token_adv: list, cfg: Config,
+                     teacher: Any) -> dict[str, float]:
+    def loss_fn(micro: core.Micro, num_tokens: int, num_seqs: int) -> tuple[torch.Tensor, dict[str, float]]:
+        batch = core.make_batch(micro.samples, run.device, micro.cols["advantages"])
+        logp, logits = core.logprobs(run.model, micro.samples, run.pad_id, logits=True)
         with torch.no_grad():
-            _, t_logits = core.logprobs(teacher, micro, run.pad_id, prompts=[index[id(s)][0] for s in micro],
+            _, t_logits = core.logprobs(teacher, micro.samples, run.pad_id, prompts=micro.cols["teacher_prompts"],
                                         logits=True)
         pg, _ = clipped_pg(logp, batch.old_logp, batch.advantages, clip_low=cfg.clip_low, clip_high=cfg.clip_high)
         kl = kl_full(logits, t_logits)
@@ -96,9 +95,9 @@ def _pg_with_kl_loss(run: core.Run, samples: list, prompts: list, token_adv: lis
         metrics = {"kl_teacher": float((kl.detach() * batch.mask).sum() / m)}
         return core.reduce_step(per_token, batch.mask, cfg.loss_agg, num_tokens=num_tokens, num_seqs=num_seqs), metrics
 
-    return core.optimize(run, samples, loss_fn)
+    return core.optimize(run, samples, loss_fn, advantages=token_adv, teacher_prompts=prompts)
 
 
-def teacher_context(run: core.Run, cfg: Config) -> bool:
+def teacher_context(run: core.Run, cfg: Config, state: core.TeacherState) -> bool:
     """The self-teacher reads the env's privileged info (what `eval/teacher_gap` measures)."""
     return True

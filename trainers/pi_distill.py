@@ -13,6 +13,7 @@ With skip_uninformed, J_S leaves out the steps whose privileged info names no ne
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -33,9 +34,11 @@ class Config(Clip, Reduce):
         False, "the student term only on steps whose privileged info names a next action")
 
 
-def setup(run: core.Run, cfg: Config) -> None:
+def setup(run: core.Run, cfg: Config) -> core.AlgoState:
+    """No state of its own: teacher and student are the training model under two prompts."""
     if not 0.0 <= cfg.alpha <= 1.0:
         raise ValueError(f"config field pi_distill.alpha must be in [0, 1], got {cfg.alpha}")
+    return core.AlgoState()
 
 
 def current_alpha(cfg: Config, iteration: int) -> float:
@@ -45,7 +48,7 @@ def current_alpha(cfg: Config, iteration: int) -> float:
     return cfg.alpha_start + frac * (cfg.alpha - cfg.alpha_start)
 
 
-def iteration(run: core.Run, cfg: Config) -> dict[str, float]:
+def iteration(run: core.Run, cfg: Config, state: core.AlgoState) -> dict[str, float]:
     alpha = current_alpha(cfg, run.iteration)
     teacher_agent = core.model_agent(run, privileged=True)  # the teacher generates
     episodes = core.rollout(run, teacher_agent, core.train_tasks(run.cfg, run.iteration), run.cfg.group_size)
@@ -70,29 +73,30 @@ def iteration(run: core.Run, cfg: Config) -> dict[str, float]:
     if not keep:
         return metrics
     samples = [t_samples[j] for j in keep]
-    index = {id(t_samples[j]): (s_prompts[j], float(adv[ep_of[j]]), float(informed[j])) for j in keep}
+    columns: dict[str, list[Any]] = {"student_prompts": [s_prompts[j] for j in keep],
+               "advantages": [[float(adv[ep_of[j]])] * len(t_samples[j].completion_ids) for j in keep],
+               "student_weight": [float(informed[j]) for j in keep]}
 
-    def loss_fn(micro: list, num_tokens: int, num_seqs: int) -> tuple[torch.Tensor, dict[str, float]]:
-        a = [[index[id(s)][1]] * len(s.completion_ids) for s in micro]
-        batch = core.make_batch(micro, run.device, a)
-        t_logp, t_logits = core.logprobs(run.model, micro, run.pad_id, logits=True)
-        s_logp, s_logits = core.logprobs(run.model, micro, run.pad_id, prompts=[index[id(s)][0] for s in micro],
+    def loss_fn(micro: core.Micro, num_tokens: int, num_seqs: int) -> tuple[torch.Tensor, dict[str, float]]:
+        batch = core.make_batch(micro.samples, run.device, micro.cols["advantages"])
+        t_logp, t_logits = core.logprobs(run.model, micro.samples, run.pad_id, logits=True)
+        s_logp, s_logits = core.logprobs(run.model, micro.samples, run.pad_id, prompts=micro.cols["student_prompts"],
                                          logits=True)
         teacher_loss, _ = clipped_pg(t_logp, batch.old_logp, batch.advantages, clip_low=cfg.clip_low,
                                      clip_high=cfg.clip_high)
         student_pg, _ = clipped_pg(s_logp, t_logp.detach(), batch.advantages, clip_low=cfg.clip_low,
                                    clip_high=cfg.clip_high)
         student_loss = student_pg + cfg.kl_coef * kl_full(t_logits.detach(), s_logits)
-        student_loss = student_loss * torch.tensor([index[id(s)][2] for s in micro], device=run.device)[:, None]
+        student_loss = student_loss * torch.tensor(micro.cols["student_weight"], device=run.device)[:, None]
         per_token = alpha * teacher_loss + (1 - alpha) * student_loss
         m = batch.mask.sum().clamp(min=1)
         metrics = {"student_teacher_ratio": float((torch.exp(s_logp - t_logp).detach() * batch.mask).sum() / m)}
         return core.reduce_step(per_token, batch.mask, cfg.loss_agg, num_tokens=num_tokens, num_seqs=num_seqs), metrics
 
-    metrics.update(core.optimize(run, samples, loss_fn))
+    metrics.update(core.optimize(run, samples, loss_fn, **columns))
     return metrics
 
 
-def teacher_context(run: core.Run, cfg: Config) -> bool:
+def teacher_context(run: core.Run, cfg: Config, state: core.AlgoState) -> bool:
     """The self-teacher reads the env's privileged info (what `eval/teacher_gap` measures)."""
     return True

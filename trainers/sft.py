@@ -4,14 +4,15 @@ from a JSONL file), with the mean token negative log-likelihood."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import torch
 
 from distillgym.agents.policies import ExpertAgent
 from distillgym.trainers import core
 from distillgym.trainers.config import Reduce, opt
+from distillgym.types import Episode
 
 
 @dataclass
@@ -26,29 +27,40 @@ class Config(Reduce):
         "the episode), so that a Skill-SD teacher has learned to read a skill")
 
 
-def setup(run: core.Run, cfg: Config) -> None:
-    if cfg.data != "expert":
-        from distillgym.eval.export import read_jsonl
+@dataclass
+class State(core.AlgoState):
+    """The demonstrations of `data=PATH` (read again at setup, so a checkpoint holds none of them)."""
 
-        run.extra["demonstrations"] = read_jsonl(cfg.data)
+    demonstrations: list[Episode] = field(default_factory=list)
 
 
-def _own_skills(episodes: list[Any]) -> dict[int, str | None]:
-    """id(episode) -> the ExpertSummarizer's skill text of that episode (None where it teaches nothing)."""
+def setup(run: core.Run, cfg: Config) -> State:
+    if cfg.data == "expert":
+        return State()
+    from distillgym.eval.export import read_jsonl
+
+    return State(read_jsonl(cfg.data))
+
+
+def _own_skills(episodes: list[Episode]) -> list[str | None]:
+    """Each episode's ExpertSummarizer skill text (None where it teaches nothing)."""
     from distillgym.skills import ExpertSummarizer
 
-    summarizer, out = ExpertSummarizer(), {}
-    for ep in episodes:
-        skill = summarizer.summarize(ep, f"{ep.env_id}:{ep.split}:{ep.task_index}")
-        out[id(ep)] = skill.text() if skill is not None else None
-    return out
+    summarizer = ExpertSummarizer()
+    skills = [summarizer.summarize(ep, f"{ep.env_id}:{ep.split}:{ep.task_index}") for ep in episodes]
+    return [skill.text() if skill is not None else None for skill in skills]
 
 
-def iteration(run: core.Run, cfg: Config) -> dict[str, float]:
+def _fixed(text: str | None) -> Callable[[Episode, int], str | None]:
+    """The same privileged text at every turn."""
+    return lambda _episode, _turn: text
+
+
+def iteration(run: core.Run, cfg: Config, state: State) -> dict[str, float]:
     if cfg.data == "expert":
         episodes = core.rollout(run, ExpertAgent(), core.train_tasks(run.cfg, run.iteration), 1)
     else:
-        pool = run.extra["demonstrations"]
+        pool = state.demonstrations
         k = run.cfg.tasks_per_iter
         episodes = [pool[(run.iteration * k + i) % len(pool)] for i in range(k)]
     if cfg.successful_only:
@@ -58,17 +70,17 @@ def iteration(run: core.Run, cfg: Config) -> dict[str, float]:
         taught = core.tokenize_demonstrations(run, episodes, privileged=core.step_privileged)
         samples += [s for ep in taught for s in ep.samples(chain=False)]
     if cfg.skill_prompt_copies:
-        skills = _own_skills(episodes)
-        taught = core.tokenize_demonstrations(run, episodes, privileged=lambda ep, k: skills.get(id(ep)))
-        samples += [s for ep in taught for s in ep.samples(chain=False)]
+        for ep, text in zip(episodes, _own_skills(episodes), strict=True):
+            taught = core.tokenize_demonstrations(run, [ep], privileged=_fixed(text))
+            samples += [s for e in taught for s in e.samples(chain=False)]
     metrics = core.episode_metrics(episodes)
     metrics["samples"] = len(samples)
     if not samples:
         return metrics
 
-    def loss_fn(micro: list, num_tokens: int, num_seqs: int) -> tuple[torch.Tensor, dict[str, float]]:
-        batch = core.make_batch(micro, run.device)
-        logp, _ = core.logprobs(run.model, micro, run.pad_id)
+    def loss_fn(micro: core.Micro, num_tokens: int, num_seqs: int) -> tuple[torch.Tensor, dict[str, float]]:
+        batch = core.make_batch(micro.samples, run.device)
+        logp, _ = core.logprobs(run.model, micro.samples, run.pad_id)
         loss = core.reduce_step(-logp, batch.mask, cfg.loss_agg, num_tokens=num_tokens, num_seqs=num_seqs)
         return loss, {"nll": float(-(logp.detach() * batch.mask).sum() / batch.mask.sum().clamp(min=1))}
 

@@ -105,14 +105,28 @@ class SkillState:
         self.store.close()
 
 
-def setup(run: core.Run, cfg: Config) -> None:
+@dataclass
+class State(core.AlgoState):
+    """The skill store (checkpointed with the run) and the teacher's weights: the training model itself (synced
+    every iteration) or, for the frozen-teacher ablation, a copy of the initial policy (rebuilt at setup)."""
+
+    skills: SkillState
+    teacher: Any
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"skills": self.skills.state_dict()}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        if "skills" in state:
+            self.skills.load_state_dict(state["skills"])
+
+
+def setup(run: core.Run, cfg: Config) -> State:
     if cfg.summarizer == "model" and not cfg.summarizer_model:
         raise ValueError("config field skill_sd.summarizer_model must name a local model directory or a server URL "
                          "when skill_sd.summarizer=model")
     path = Path(cfg.store) if cfg.store else run.out / "skills.sqlite"
-    run.extra["skills"] = SkillState(path, cfg)
-    if cfg.teacher == "frozen":
-        run.extra["teacher"] = core.frozen_copy(run.model)
+    return State(SkillState(path, cfg), core.frozen_copy(run.model) if cfg.teacher == "frozen" else run.model)
 
 
 def task_key(run: core.Run, task_index: int, split: str = "train") -> str:
@@ -120,10 +134,11 @@ def task_key(run: core.Run, task_index: int, split: str = "train") -> str:
     return f"{run.cfg.env}:{split}:{task_index}"
 
 
-def select_skills(run: core.Run, tasks: Mapping[int, str | None] | Iterable[int], cfg: Config) -> dict[int, Any]:
+def select_skills(run: core.Run, state: State, tasks: Mapping[int, str | None] | Iterable[int],
+                  cfg: Config) -> dict[int, Any]:
     """The skill (or None) each task's teacher gets this iteration, by UCB over the store. `tasks` maps a task
     index to its text (what the student read), which finds skills of similar tasks when the task has none."""
-    store = run.extra["skills"].store
+    store = state.skills.store
     queries = tasks if isinstance(tasks, Mapping) else dict.fromkeys(tasks)
     out: dict[int, Any] = {}
     for t, query in queries.items():
@@ -132,7 +147,7 @@ def select_skills(run: core.Run, tasks: Mapping[int, str | None] | Iterable[int]
     return out
 
 
-def iteration(run: core.Run, cfg: Config) -> dict[str, float]:
+def iteration(run: core.Run, cfg: Config, state: State) -> dict[str, float]:
     tasks = core.train_tasks(run.cfg, run.iteration)
     skills: dict[int, Any] = {}
     if cfg.skill_in == "student":  # ablation: the student itself reads the skill, chosen when it first acts
@@ -140,18 +155,18 @@ def iteration(run: core.Run, cfg: Config) -> dict[str, float]:
         def privileged(req: Any) -> str | None:
             t = req.info.get("task_index")
             if t not in skills:  # asked at the episode's first step: the observation is its first
-                skills.update(select_skills(run, {t: identity_text(req.task, req.observation)}, cfg))
+                skills.update(select_skills(run, state, {t: identity_text(req.task, req.observation)}, cfg))
             return skills[t].text() if skills[t] is not None else None
 
         episodes = core.rollout(run, core.model_agent(run, privileged=privileged), tasks, run.cfg.group_size)
     else:  # the skill is chosen after the rollout, for the teacher only
         episodes = core.rollout(run, core.model_agent(run), tasks, run.cfg.group_size)
-        skills = select_skills(run, {ep.task_index: task_identity(ep) for ep in episodes}, cfg)
+        skills = select_skills(run, state, {ep.task_index: task_identity(ep) for ep in episodes}, cfg)
     text = {t: (s.text() if s is not None else None) for t, s in skills.items()}
     metrics: dict[str, float] = {**core.episode_metrics(episodes)}
     metrics["skills/tasks_with_skill"] = sum(s is not None for s in skills.values()) / max(1, len(skills))
-    _update_stats(run, episodes, skills, cfg)
-    _summarize(run, episodes, cfg)
+    _update_stats(state, episodes, skills, cfg)
+    _summarize(run, state, episodes, cfg)
 
     pg = grpo.Config(clip_low=cfg.clip_low, clip_high=cfg.clip_high, loss_agg=cfg.loss_agg, advantage=cfg.advantage,
                      normalize_std=cfg.normalize_std)
@@ -159,10 +174,11 @@ def iteration(run: core.Run, cfg: Config) -> dict[str, float]:
     metrics["samples"] = len(samples)
     if not samples:
         return metrics
-    extra = None
     if cfg.skill_in == "teacher" and cfg.lmbda > 0:
-        extra = _sdl_term(run, samples, _teacher_logprobs(run, episodes, samples, text, cfg), cfg)
-    metrics.update(grpo.policy_gradient_step(run, samples, advantages, pg, extra))
+        rows = _teacher_logprobs(run, state.teacher, episodes, samples, text)
+        metrics.update(grpo.policy_gradient_step(run, samples, advantages, pg, _sdl_term(run, cfg), teacher_logp=rows))
+    else:
+        metrics.update(grpo.policy_gradient_step(run, samples, advantages, pg))
     return metrics
 
 
@@ -173,12 +189,11 @@ def teacher_prompts(run: core.Run, episodes: list, text: dict[int, str | None]) 
 
 
 @torch.no_grad()
-def _teacher_logprobs(run: core.Run, episodes: list, samples: list, text: dict[int, str | None],
-                      cfg: Config) -> list[list[float]]:
+def _teacher_logprobs(run: core.Run, teacher: Any, episodes: list, samples: list,
+                      text: dict[int, str | None]) -> list[list[float]]:
     """log pi_T of each sampled token under the skill-conditioned prompt, taken before the update (the teacher is
     synced to the iteration's starting weights, also across `updates_per_iter` steps)."""
     prompts = teacher_prompts(run, episodes, text)
-    teacher = run.extra.get("teacher", run.model)
     rows: list[list[float]] = []
     size = run.cfg.micro_batch_size
     for lo in range(0, len(samples), size):
@@ -188,12 +203,12 @@ def _teacher_logprobs(run: core.Run, episodes: list, samples: list, text: dict[i
     return rows
 
 
-def _sdl_term(run: core.Run, samples: list, teacher_rows: list[list[float]], cfg: Config) -> grpo.ExtraLoss:
-    """lambda * rho_t * k3(l_t) per token, against the teacher log-probabilities taken before the update."""
-    index = {id(s): k for k, s in enumerate(samples)}
+def _sdl_term(run: core.Run, cfg: Config) -> grpo.ExtraLoss:
+    """lambda * rho_t * k3(l_t) per token, against the teacher log-probabilities taken before the update (the
+    step's `teacher_logp` column)."""
 
-    def term(micro: list, logp: torch.Tensor, batch: core.Batch) -> tuple[torch.Tensor, dict[str, float]]:
-        t_logp = core.token_tensor([teacher_rows[index[id(s)]] for s in micro], logp.shape[1], run.device)
+    def term(micro: core.Micro, logp: torch.Tensor, batch: core.Batch) -> tuple[torch.Tensor, dict[str, float]]:
+        t_logp = core.token_tensor(micro.cols["teacher_logp"], logp.shape[1], run.device)
         sdl = iw_reverse_kl(logp, batch.old_logp, t_logp)
         m = batch.mask.sum().clamp(min=1)
         metrics = {"sdl": float((sdl.detach() * batch.mask).sum() / m),
@@ -203,8 +218,8 @@ def _sdl_term(run: core.Run, samples: list, teacher_rows: list[list[float]], cfg
     return term
 
 
-def _update_stats(run: core.Run, episodes: list, skills: dict[int, Any], cfg: Config) -> None:
-    store = run.extra["skills"].store
+def _update_stats(state: State, episodes: list, skills: dict[int, Any], cfg: Config) -> None:
+    store = state.skills.store
     for ep in episodes:
         s = skills.get(ep.task_index)
         if s is not None and s.id is not None:
@@ -212,8 +227,8 @@ def _update_stats(run: core.Run, episodes: list, skills: dict[int, Any], cfg: Co
             store.update_stats(s.id, reward)
 
 
-def _summarize(run: core.Run, episodes: list, cfg: Config) -> None:
-    writer = run.extra["skills"].writer
+def _summarize(run: core.Run, state: State, episodes: list, cfg: Config) -> None:
+    writer = state.skills.writer
     if writer is None:
         return
     for ep in episodes:
@@ -221,20 +236,20 @@ def _summarize(run: core.Run, episodes: list, cfg: Config) -> None:
             writer.submit(ep, task_key(run, ep.task_index, ep.split))
 
 
-def export_store(run: core.Run, path: str | Path) -> Path:
+def export_store(state: State, path: str | Path) -> Path:
     """Copy the run's skill store (after pending summaries) to `path`."""
-    state = run.extra["skills"]
-    if state.writer is not None:
-        state.writer.flush(timeout=60)
-    state.store.backup(path)
+    if state.skills.writer is not None:
+        state.skills.writer.flush(timeout=60)
+    state.skills.store.backup(path)
     return Path(path)
 
 
-__all__ = ["Config", "SkillState", "export_store", "iteration", "select_skills", "setup", "task_key", "teacher_prompts"]
-
-
-def teacher_context(run: core.Run, cfg: Config) -> Any:
+def teacher_context(run: core.Run, cfg: Config, state: State) -> Any:
     """The self-teacher reads the skill the store retrieves for the task (by what identifies it)."""
     from distillgym.skills import EpisodeSkills
 
-    return EpisodeSkills(run.extra["skills"].store)
+    return EpisodeSkills(state.skills.store)
+
+
+__all__ = ["Config", "SkillState", "State", "export_store", "iteration", "select_skills", "setup", "task_key",
+           "teacher_context", "teacher_prompts"]

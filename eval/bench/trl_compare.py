@@ -249,7 +249,8 @@ def dg_distill_step(run: Any, prompts: list[list[int]], new_tokens: int, cfg: An
     completions = dg_generate(run, prompts, new_tokens)
     t1 = time.perf_counter()
     samples = [Sample(p, c.ids, [1] * len(c.ids), c.logprobs) for p, c in zip(prompts, completions, strict=True)]
-    metrics = opd.distill_step(run, samples, prompts, cfg)  # the teacher sees the same prompts (no privileged info)
+    # the teacher sees the same prompts (no privileged info)
+    metrics = opd.distill_step(run, samples, prompts, cfg, run.state)
     timings.step.append(time.perf_counter() - t0)
     timings.generate.append(t1 - t0)
     timings.lengths.append(statistics.fmean(len(c.ids) for c in completions))
@@ -261,7 +262,7 @@ def dg_distill_run(student: Path, teacher: Path, out: Path, threads: int, seed: 
 
     run = dg_run(student, out, threads, seed)
     cfg = opd.Config(teacher="model", teacher_path=str(teacher), loss="jsd", jsd_beta=0.5, lmbda=1.0)
-    opd.setup(run, cfg)
+    run.state = opd.setup(run, cfg)
     return run, cfg
 
 

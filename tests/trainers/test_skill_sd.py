@@ -28,7 +28,7 @@ def _seed_store(path: Path, env: str, tasks: range) -> None:
 def _run(tiny_dir: str, tmp_path: Path, *extra: str) -> tuple[core.Run, skill_sd.Config]:
     cfg, acfg = load_config(None, quick(tiny_dir, tmp_path, "algo=skill_sd", *extra))
     run = setup(cfg)
-    skill_sd.setup(run, acfg)
+    run.state = skill_sd.setup(run, acfg)
     return run, acfg
 
 
@@ -37,7 +37,7 @@ def test_skill_reaches_the_teacher_only(tiny_dir: str, tmp_path: Path) -> None:
     _seed_store(store, "Sokoban-6x6-1-v0", range(4))
     run, acfg = _run(tiny_dir, tmp_path / "run", f"skill_sd.store={store}", "skill_sd.summarizer=none")
     tasks = core.train_tasks(run.cfg, 0)
-    skills = skill_sd.select_skills(run, tasks, acfg)
+    skills = skill_sd.select_skills(run, run.state, tasks, acfg)
     assert all(s is not None and MARKER in s.text() for s in skills.values())
     text = {t: s.text() for t, s in skills.items()}
     episodes = core.rollout(run, core.model_agent(run), tasks, run.cfg.group_size)
@@ -53,7 +53,7 @@ def test_skill_reaches_the_teacher_only(tiny_dir: str, tmp_path: Path) -> None:
     for t_ids, s in zip(teacher, students, strict=True):
         head, sep, tail = tok.decode(t_ids).partition("\n\n" + PRIVILEGED_HEADER + "\n")
         assert sep and head + tail[tail.index("<|im_end|>"):] == tok.decode(s.prompt_ids)
-    run.extra["skills"].close()
+    run.state.skills.close()
 
 
 def test_ablation_puts_the_skill_in_the_students_prompt(tiny_dir: str, tmp_path: Path) -> None:
@@ -61,10 +61,10 @@ def test_ablation_puts_the_skill_in_the_students_prompt(tiny_dir: str, tmp_path:
     _seed_store(store, "Sokoban-6x6-1-v0", range(4))
     run, acfg = _run(tiny_dir, tmp_path / "run", f"skill_sd.store={store}", "skill_sd.skill_in=student",
                      "skill_sd.summarizer=none")
-    metrics = skill_sd.iteration(run, acfg)
+    metrics = skill_sd.iteration(run, acfg, run.state)
     assert metrics["skills/tasks_with_skill"] == 1.0
     assert "sdl" not in metrics  # no distillation term in the ablation
-    run.extra["skills"].close()
+    run.state.skills.close()
 
 
 def test_ucb_statistics_follow_the_episodes(tiny_dir: str, tmp_path: Path) -> None:
@@ -72,33 +72,33 @@ def test_ucb_statistics_follow_the_episodes(tiny_dir: str, tmp_path: Path) -> No
     _seed_store(store, "Sokoban-6x6-1-v0", range(2))
     run, acfg = _run(tiny_dir, tmp_path / "run", f"skill_sd.store={store}", "skill_sd.summarizer=none",
                      "skill_sd.lmbda=0.5")
-    metrics = skill_sd.iteration(run, acfg)
+    metrics = skill_sd.iteration(run, acfg, run.state)
     assert "sdl" in metrics and metrics["sdl"] >= 0
     with SkillStore(store) as s:
         used = {k.task_key: k.uses for k in s.list("sokoban")}
     # tasks 0 and 1, group_size rollouts each
     assert used == {f"Sokoban-6x6-1-v0:train:{t}": run.cfg.group_size for t in range(2)}
-    run.extra["skills"].close()
+    run.state.skills.close()
 
 
 def test_summaries_fill_the_store_and_resume_restores_it(tiny_dir: str, tmp_path: Path) -> None:
     args = ["algo=skill_sd", "iterations=2", "checkpoint_every=1"]
     cfg, acfg = load_config(None, quick(tiny_dir, tmp_path, *args))
     run = train(cfg, acfg)
-    state = run.extra["skills"]
+    state = run.state.skills
     state.writer.flush(timeout=60)
     n = len(state.store.list())
     assert n > 0  # every episode became (or refreshed) a skill
     ckpt = torch.load(tmp_path / "checkpoints" / "ckpt-000002" / "state.pt", weights_only=False)
-    assert ckpt["extra_modules"]["skills"]["sqlite"][:16] == b"SQLite format 3\x00"
+    assert ckpt["algo_state"]["skills"]["sqlite"][:16] == b"SQLite format 3\x00"
     state.close()
     # resuming for one more iteration starts from the checkpoint's store
     cfg2, acfg2 = load_config(None, quick(tiny_dir, tmp_path, *args[:1], "iterations=3", "checkpoint_every=1"))
     run2 = train(cfg2, acfg2, resume=True)
     assert [m["iteration"] for m in read_metrics(tmp_path)][-1] == 3
-    run2.extra["skills"].writer.flush(timeout=60)
-    assert len(run2.extra["skills"].store.list()) >= n
-    run2.extra["skills"].close()
+    run2.state.skills.writer.flush(timeout=60)
+    assert len(run2.state.skills.store.list()) >= n
+    run2.state.skills.close()
 
 
 def test_a_model_summarizer_runs_in_the_background_and_rejects_what_does_not_parse(tiny_dir: str,
@@ -107,8 +107,8 @@ def test_a_model_summarizer_runs_in_the_background_and_rejects_what_does_not_par
     its replies are not skill JSON, so each is rejected and nothing half-parsed reaches the store."""
     run, acfg = _run(tiny_dir, tmp_path, "skill_sd.summarizer=model", f"skill_sd.summarizer_model={tiny_dir}",
                      "skill_sd.summarizer_max_tokens=24")
-    metrics = skill_sd.iteration(run, acfg)
-    state = run.extra["skills"]
+    metrics = skill_sd.iteration(run, acfg, run.state)
+    state = run.state.skills
     assert state.writer.flush(timeout=120) == 0  # skills written
     stats = state.writer.stats
     episodes = run.cfg.tasks_per_iter * run.cfg.group_size
@@ -121,15 +121,15 @@ def test_a_model_summarizer_runs_in_the_background_and_rejects_what_does_not_par
 def test_skills_of_similar_tasks_are_found_by_the_tasks_text(tiny_dir: str, tmp_path: Path) -> None:
     """A task with no skill of its own borrows the skill whose task text is closest to what the student read."""
     run, acfg = _run(tiny_dir, tmp_path / "run", "skill_sd.summarizer=none", "env=Household-v0")
-    (first, second), store = core.train_tasks(run.cfg, 0)[:2], run.extra["skills"].store
+    (first, second), store = core.train_tasks(run.cfg, 0)[:2], run.state.skills.store
     episodes = core.rollout(run, core.model_agent(run), [first, second], 1)
     texts = {ep.task_index: ep.task for ep in episodes}
     assert texts[first] != texts[second]
     for t in (first, second):  # filed under other tasks' keys, with these tasks' texts
         store.add(Skill("household", f"elsewhere:{t}", f"lesson {t}", "none", [f"step {t}"], task_text=texts[t]))
-    picked = skill_sd.select_skills(run, texts, acfg)
+    picked = skill_sd.select_skills(run, run.state, texts, acfg)
     assert {t: s.success_analysis for t, s in picked.items()} == {t: f"lesson {t}" for t in (first, second)}
-    run.extra["skills"].close()
+    run.state.skills.close()
 
 
 def test_config_errors(tiny_dir: str, tmp_path: Path) -> None:

@@ -150,6 +150,24 @@ def test_a_finished_run_extends_and_refuses_a_changed_setting(tiny_dir: str, tmp
         train(cfg, acfg, resume=True)
 
 
+def test_checkpoints_hold_what_resume_needs_and_an_ema_teacher_resumes_exactly(tiny_dir: str, tmp_path: Path) -> None:
+    """A frozen teacher is rebuilt from the initial model at setup, so its checkpoint holds no teacher; an EMA
+    teacher's weights are saved, and a run resumed after iteration 1 ends with the same student and teacher."""
+    args = ["algo=opsd", "iterations=2", "opsd.teacher=ema", "opsd.ema_decay=0.5"]
+    whole = train(*load_config(None, quick(tiny_dir, tmp_path / "whole", *args)))
+    first = load_config(None, quick(tiny_dir, tmp_path / "split", *args[:-2], "iterations=1", *args[2:]))
+    train(*first)
+    resumed = train(*load_config(None, quick(tiny_dir, tmp_path / "split", *args)), resume=True)
+    for a, b in ((whole.model, resumed.model), (whole.state.teacher, resumed.state.teacher)):
+        sa, sb = a.state_dict(), b.state_dict()
+        assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    saved = torch.load(tmp_path / "split" / "checkpoints" / "ckpt-000002" / "state.pt", weights_only=False)
+    assert set(saved["algo_state"]) == {"teacher"}
+    train(*load_config(None, quick(tiny_dir, tmp_path / "frozen", "algo=opsd", "iterations=1")))
+    saved = torch.load(tmp_path / "frozen" / "checkpoints" / "ckpt-000001" / "state.pt", weights_only=False)
+    assert saved["algo_state"] == {}
+
+
 def test_privileged_context_reaches_the_teacher_only(tiny_dir: str, tmp_path: Path) -> None:
     from distillgym.agents.rollout import collect
     from distillgym.trainers import core
@@ -214,8 +232,7 @@ def test_sft_teacher_prompt_copies(tiny_dir: str, tmp_path: Path) -> None:
         cfg, acfg = load_config(None, quick(tiny_dir, tmp_path / str(flag), "algo=sft", "sft.successful_only=false",
                                             f"sft.teacher_prompt_copies={str(flag).lower()}"))
         run = setup(cfg)
-        sft.setup(run, acfg)
-        counts[flag] = sft.iteration(run, acfg)["samples"]
+        counts[flag] = sft.iteration(run, acfg, sft.setup(run, acfg))["samples"]
     assert counts[True] == 2 * counts[False] > 0
     episodes = core.rollout(run, ExpertAgent(), [0], 1)
     taught = core.tokenize_demonstrations(run, episodes, privileged=core.step_privileged)
@@ -306,14 +323,12 @@ def test_sft_skill_prompt_copies(tiny_dir: str, tmp_path: Path) -> None:
                                             "sft.teacher_prompt_copies=false",
                                             f"sft.skill_prompt_copies={str(flag).lower()}"))
         run = setup(cfg)
-        sft.setup(run, acfg)
-        counts[flag] = sft.iteration(run, acfg)["samples"]
+        counts[flag] = sft.iteration(run, acfg, sft.setup(run, acfg))["samples"]
     assert counts[True] == 2 * counts[False] > 0
     episodes = core.rollout(run, ExpertAgent(), [0], 1)
-    skills = sft._own_skills(episodes)
-    text = skills[id(episodes[0])]
+    (text,) = sft._own_skills(episodes)
     assert text is not None and text.startswith("Skill") and episodes[0].turns[0].action in text
-    taught = core.tokenize_demonstrations(run, episodes, privileged=lambda ep, k: skills[id(ep)])
+    taught = core.tokenize_demonstrations(run, episodes, privileged=lambda ep, k: text)
     plain = core.tokenize_demonstrations(run, episodes)
     for t, p in zip(taught[0].turns, plain[0].turns, strict=True):
         assert f"{PRIVILEGED_HEADER}\n{text}" in run.tokenizer.decode(t.prompt_ids)
