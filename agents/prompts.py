@@ -14,7 +14,7 @@ tokens in between are exactly what the environment (and the chat template) wrote
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -161,6 +161,21 @@ class PromptBuilder:
             if reply_ids and reply_ids[-1] in self._end_ids:
                 text = self._drop_leading_end(text)
         return ids + self._encode(text)
+
+    def replay(self, task: str, turns: Sequence[Any], privileged: Callable[[int], Any] | None = None,
+               replies: Sequence[tuple[str, list[int] | None]] | None = None) -> list[list[int]]:
+        """The prompt of every turn of a recorded episode (`turns`: its `Turn`s), rebuilt with the history its
+        agent had: each past turn's observation and reply (its exact ids when a model wrote it). `privileged(k)`
+        is turn k's privileged context (a teacher's view); `replies` replaces the recorded replies (text, ids),
+        e.g. demonstrations written as a model would have written them."""
+        past: list[PastTurn] = []
+        out = []
+        for k, turn in enumerate(turns):
+            out.append(self.prompt_ids(task, past, turn.observation, privileged(k) if privileged else None))
+            recorded = (turn.info.get("reply", turn.action), turn.completion_ids)
+            reply, ids = replies[k] if replies is not None else recorded
+            past.append(PastTurn(turn.observation, reply, ids))
+        return out
 
     def _encode(self, text: str) -> list[int]:
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"]) if text else []

@@ -236,12 +236,12 @@ def _expert_skills(env_id: str, episodes: int, split: str, seed: int, num_envs: 
     """task index -> the ExpertSummarizer's skill of the expert's episode on that task (None where it has none)."""
     from distillgym.agents.policies import ExpertAgent
     from distillgym.agents.rollout import collect
-    from distillgym.skills import ExpertSummarizer
+    from distillgym.skills import ExpertSummarizer, task_key_of
 
     summarizer, out = ExpertSummarizer(), {}
     for ep in collect(ExpertAgent(), env_id, episodes, split=split, num_envs=num_envs, seed=seed,
                       env_kwargs=env_kwargs, progress=False):
-        skill = summarizer.summarize(ep, f"{env_id}:{split}:{ep.task_index}")
+        skill = summarizer.summarize(ep, task_key_of(ep))
         out[ep.task_index] = skill.text() if skill is not None else None
     return out
 

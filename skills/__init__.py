@@ -5,7 +5,7 @@ from distillgym.skills.json_repair import parse_skill_json
 from distillgym.skills.llm_summarizer import LLMSummarizer
 from distillgym.skills.records import Skill, identity_text, task_identity
 from distillgym.skills.store import EpisodeSkills, SkillStore, ucb_order
-from distillgym.skills.summarize import ExpertSummarizer, episode_id, family_of, task_key_of
+from distillgym.skills.summarize import ExpertSummarizer, episode_id, family_of, task_key, task_key_of
 
 __all__ = [
     "AsyncSummarizer",
@@ -20,6 +20,7 @@ __all__ = [
     "identity_text",
     "parse_skill_json",
     "task_identity",
+    "task_key",
     "task_key_of",
     "ucb_order",
 ]

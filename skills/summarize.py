@@ -32,9 +32,17 @@ def family_of(env_id: str) -> str:
     return name.split("-", 1)[0].lower()
 
 
+def task_key(env_id: str, split: str, task_index: int) -> str:
+    """The key skills are filed under, one per task: "<registered env id>:<split>:<task index>" (distillgym's
+    namespace always spelled out, so `Sokoban-v0` and `distillgym/Sokoban-v0` file under one key)."""
+    from distillgym.envs.core.make import canonical_id
+
+    return f"{canonical_id(env_id)}:{split}:{task_index}"
+
+
 def task_key_of(episode: Episode) -> str:
-    """The canonical task key of an episode: "<env_id>:<split>:<task_index>"."""
-    return f"{episode.env_id}:{episode.split}:{episode.task_index}"
+    """The task key of an episode (see `task_key`)."""
+    return task_key(episode.env_id, episode.split, episode.task_index)
 
 
 def episode_id(episode: Episode) -> str:

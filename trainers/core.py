@@ -18,12 +18,12 @@ import torch
 
 from distillgym.agents.generation import SamplingParams, TransformersBackend, completion_logprobs
 from distillgym.agents.policies import ActRequest, Agent, ModelAgent
-from distillgym.agents.prompts import PastTurn, PromptBuilder
+from distillgym.agents.prompts import PromptBuilder
 from distillgym.agents.rollout import collect
 from distillgym.envs.core.protocol import AgentProtocol
 from distillgym.envs.core.text_env import SPLIT_SIZE
 from distillgym.trainers.config import TrainConfig
-from distillgym.types import Episode, Sample, Turn
+from distillgym.types import Episode, Sample
 
 
 def pick_device(name: str) -> torch.device:
@@ -195,13 +195,10 @@ def teacher_prompts(
     the same history of exact reply ids and the privileged context `privileged(episode, turn)` (None: none)."""
     out = []
     for ep in episodes:
-        past: list[PastTurn] = []
-        for k, turn in enumerate(ep.turns):
-            if turn.prompt_ids is not None and turn.completion_ids is not None:
-                extra = privileged(ep, k) if privileged is not None else None
-                out.append(builder.prompt_ids(ep.task, past, turn.observation, extra))
-            reply = turn.info.get("reply", turn.action)
-            past.append(PastTurn(turn.observation, reply, turn.completion_ids))
+        view = (lambda k, ep=ep: privileged(ep, k)) if privileged is not None else None
+        prompts = builder.replay(ep.task, ep.turns, view)
+        out += [p for p, t in zip(prompts, ep.turns, strict=True) if t.prompt_ids is not None
+                and t.completion_ids is not None]
     return out
 
 
@@ -371,16 +368,16 @@ def tokenize_demonstrations(run: Run, episodes: Sequence[Episode], *,
         if all(t.completion_ids is not None for t in ep.turns):
             out.append(ep)
             continue
-        past: list[PastTurn] = []
-        turns: list[Turn] = []
+        replies = []
         for turn in ep.turns:
             text = reply_text(turn.action)
             ids = list(run.tokenizer(text, add_special_tokens=False)["input_ids"]) + ([eos] if eos is not None else [])
-            extra = privileged(ep, len(turns)) if privileged is not None else None
-            prompt = builder.prompt_ids(ep.task, past, turn.observation, extra)
-            turns.append(dataclasses.replace(turn, prompt_ids=prompt, completion_ids=ids, logprobs=None,
-                                             info={**turn.info, "reply": text}))
-            past.append(PastTurn(turn.observation, text, ids))
+            replies.append((text, ids))
+        view = (lambda k, ep=ep: privileged(ep, k)) if privileged is not None else None
+        prompts = builder.replay(ep.task, ep.turns, view, replies)
+        turns = [dataclasses.replace(turn, prompt_ids=prompt, completion_ids=ids, logprobs=None,
+                                     info={**turn.info, "reply": text})
+                 for turn, prompt, (text, ids) in zip(ep.turns, prompts, replies, strict=True)]
         out.append(dataclasses.replace(ep, turns=turns))
     return out
 

@@ -44,10 +44,10 @@ def setup(run: core.Run, cfg: Config) -> State:
 
 def _own_skills(episodes: list[Episode]) -> list[str | None]:
     """Each episode's ExpertSummarizer skill text (None where it teaches nothing)."""
-    from distillgym.skills import ExpertSummarizer
+    from distillgym.skills import ExpertSummarizer, task_key_of
 
     summarizer = ExpertSummarizer()
-    skills = [summarizer.summarize(ep, f"{ep.env_id}:{ep.split}:{ep.task_index}") for ep in episodes]
+    skills = [summarizer.summarize(ep, task_key_of(ep)) for ep in episodes]
     return [skill.text() if skill is not None else None for skill in skills]
 
 

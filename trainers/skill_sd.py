@@ -130,8 +130,10 @@ def setup(run: core.Run, cfg: Config) -> State:
 
 
 def task_key(run: core.Run, task_index: int, split: str = "train") -> str:
-    """The key skills are filed under: the env and the task (the reset seed within its split)."""
-    return f"{run.cfg.env}:{split}:{task_index}"
+    """The key skills are filed under (`skills.task_key`): the env and the task (its index within its split)."""
+    from distillgym.skills import task_key as key
+
+    return key(run.cfg.env, split, task_index)
 
 
 def select_skills(run: core.Run, state: State, tasks: Mapping[int, str | None] | Iterable[int],

@@ -10,7 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from distillgym.agents.prompts import PRIVILEGED_HEADER  # noqa: E402
-from distillgym.skills import Skill, SkillStore  # noqa: E402
+from distillgym.skills import Skill, SkillStore, task_key  # noqa: E402
 from distillgym.trainers import core, skill_sd  # noqa: E402
 from distillgym.trainers.config import load_config  # noqa: E402
 from distillgym.trainers.loop import read_metrics, setup, train  # noqa: E402
@@ -22,7 +22,7 @@ MARKER = "zebra-workflow-marker"
 def _seed_store(path: Path, env: str, tasks: range) -> None:
     with SkillStore(path) as store:
         for t in tasks:
-            store.add(Skill("sokoban", f"{env}:train:{t}", f"{MARKER} worked", "none", [f"{MARKER} step {t}"]))
+            store.add(Skill("sokoban", task_key(env, "train", t), f"{MARKER} worked", "none", [f"{MARKER} step {t}"]))
 
 
 def _run(tiny_dir: str, tmp_path: Path, *extra: str) -> tuple[core.Run, skill_sd.Config]:
@@ -77,7 +77,7 @@ def test_ucb_statistics_follow_the_episodes(tiny_dir: str, tmp_path: Path) -> No
     with SkillStore(store) as s:
         used = {k.task_key: k.uses for k in s.list("sokoban")}
     # tasks 0 and 1, group_size rollouts each
-    assert used == {f"Sokoban-6x6-1-v0:train:{t}": run.cfg.group_size for t in range(2)}
+    assert used == {task_key("Sokoban-6x6-1-v0", "train", t): run.cfg.group_size for t in range(2)}
     run.state.skills.close()
 
 
