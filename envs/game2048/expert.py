@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from distillgym.envs.game2048 import logic
+from distillgym.envs.game2048 import logic, vectorized
 
 _M64 = np.uint64
 
@@ -84,12 +84,12 @@ class _Packed4:
         self.heuristic_table = lane_heuristic_table(weights)
 
     def encode(self, board: np.ndarray) -> np.ndarray:
-        return logic.pack4(np.ascontiguousarray(board, dtype=np.int8).reshape(1, 16))
+        return vectorized.pack4(np.ascontiguousarray(board, dtype=np.int8).reshape(1, 16))
 
     def moves(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Afterstates of the four moves, action-major: (4 * M,) boards and (4 * M,) legal flags."""
-        new, info = logic.packed_all_moves(x)
-        return new.reshape(-1), (info >= logic.INFO_MOVED).reshape(-1)
+        new, info = vectorized.packed_all_moves(x)
+        return new.reshape(-1), (info >= vectorized.INFO_MOVED).reshape(-1)
 
     def chance(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Every spawn on every board: (children, parent index, probability), 2s then 4s."""
@@ -105,11 +105,11 @@ class _Packed4:
 
     def heuristic(self, x: np.ndarray) -> np.ndarray:
         h = self.heuristic_table
-        return h[logic.row_lanes(x)].sum(axis=0) + h[logic.column_lanes(x)].sum(axis=0)
+        return h[vectorized.row_lanes(x)].sum(axis=0) + h[vectorized.column_lanes(x)].sum(axis=0)
 
 
 class _Generic:
-    """Any size: int8 (M, n*n) boards through logic.move_batch; heuristic computed line by line."""
+    """Any size: int8 (M, n*n) boards through vectorized.move_batch; heuristic computed line by line."""
 
     def __init__(self, size: int, weights: HeuristicWeights) -> None:
         self.n = size
@@ -122,7 +122,7 @@ class _Generic:
 
     def moves(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         m = len(x)
-        new, _, changed = logic.move_batch(np.tile(x, (4, 1)), np.repeat(np.arange(4), m))
+        new, _, changed = vectorized.move_batch(np.tile(x, (4, 1)), np.repeat(np.arange(4), m))
         return new, changed
 
     def chance(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -162,7 +162,7 @@ class Expectimax:
         board = np.asarray(board, dtype=np.int8).reshape(self.size, self.size)
         # A move raises the largest tile by at most one step: use packed boards while no leaf can pass their limit.
         packed = self._packed
-        fits = packed is not None and int(board.max()) + self.depth - 1 <= logic.PACKED_MAX_EXPONENT
+        fits = packed is not None and int(board.max()) + self.depth - 1 <= vectorized.PACKED_MAX_EXPONENT
         backend: _Packed4 | _Generic = packed if packed is not None and fits else self._generic
         after, legal = backend.moves(backend.encode(board))
         values = np.full(4, -np.inf)

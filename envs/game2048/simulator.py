@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 from distillgym.envs.core.mc import Batch
-from distillgym.envs.game2048 import logic
+from distillgym.envs.game2048 import logic, vectorized
 
 
 class Game2048Simulator:
     """2048 dynamics over a batch of boards held as {"board": (B, n*n) int8 exponents}, or on 4x4 boards whose
-    tiles fit (`logic.PACKED_MAX_EXPONENT`) as {"packed": (B,) uint64} (`logic.pack4`), which stays packed
+    tiles fit (`vectorized.PACKED_MAX_EXPONENT`) as {"packed": (B,) uint64} (`vectorized.pack4`), which stays packed
     between steps: Monte-Carlo rollouts then never unpack. A packed batch that makes a tile above the packed
     range turns into a "board" batch in place (same dict, its key replaced). `boards` reads either one.
 
@@ -40,29 +40,29 @@ class Game2048Simulator:
         self._target_value = np.array(1 << self.target_exponent, dtype=np.int64)
         self.end_on_target = bool(end_on_target)
         self.terminal = bool(terminal)
-        self.packed = bool(packed) and logic.packable(self.board[None])
+        self.packed = bool(packed) and vectorized.packable(self.board[None])
         # A packed batch checks the boards whose merges score at least this much: for the target tile, and for a
         # tile beyond the packed range (2**15 and up, which the next move could overflow).
-        overflow = 1 << (logic.PACKED_MAX_EXPONENT + 1)
+        overflow = 1 << (vectorized.PACKED_MAX_EXPONENT + 1)
         threshold = min(1 << self.target_exponent, overflow) if self.end_on_target else overflow
         self._packed_check = np.array(threshold, dtype=np.int64)
 
     def replicate(self, n: int) -> Batch:
         """n copies of the current board: {"packed": (n,) uint64} when it can be held packed, else {"board": ...}."""
         if self.packed:
-            return {"packed": np.full(int(n), logic.pack4(self.board[None])[0], dtype=np.uint64)}
+            return {"packed": np.full(int(n), vectorized.pack4(self.board[None])[0], dtype=np.uint64)}
         return {"board": np.tile(self.board, (int(n), 1))}
 
     @staticmethod
     def boards(batch: Batch) -> np.ndarray:
         """The (B, n*n) int8 exponent boards of a batch, whichever way it is held (a copy when packed)."""
-        return logic.unpack4(batch["packed"]) if "packed" in batch else batch["board"]
+        return vectorized.unpack4(batch["packed"]) if "packed" in batch else batch["board"]
 
     def root_actions(self) -> list[int]:
         """The legal moves of the current board (none once the episode has ended)."""
         if self.terminal:
             return []
-        legal = logic.legal_moves_batch(self.board[None])[0]
+        legal = vectorized.legal_moves_batch(self.board[None])[0]
         return [int(a) for a in np.flatnonzero(legal)]
 
     def step(self, batch: Batch, actions: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -70,7 +70,7 @@ class Game2048Simulator:
         if "packed" in batch:
             return self._step_packed(batch, actions, rng)
         boards = batch["board"]
-        score, changed, terminated = logic.play_batch(boards, actions, rng)
+        score, changed, terminated = vectorized.play_batch(boards, actions, rng)
         rewards = np.where(changed, score, self.illegal_move_penalty)
         if self.end_on_target:
             # Making the target tile scores at least its value: check only those boards.
@@ -83,14 +83,14 @@ class Game2048Simulator:
         self, batch: Batch, actions: np.ndarray, rng: np.random.Generator
     ) -> tuple[np.ndarray, np.ndarray]:
         x = batch["packed"]
-        score, changed, terminated = logic.play_packed(x, actions, rng)
+        score, changed, terminated = vectorized.play_packed(x, actions, rng)
         rewards = np.where(changed, score, self.illegal_move_penalty)
         idx = np.flatnonzero(score >= self._packed_check)  # rare: a merge made a big tile
         if idx.size:
-            big = logic.unpack4(x[idx])
+            big = vectorized.unpack4(x[idx])
             if self.end_on_target:
                 terminated[idx] |= (big >= self.target_exponent).any(axis=1)
-            if big.max() > logic.PACKED_MAX_EXPONENT:  # leave the packed range: hold the batch as boards
-                batch["board"] = logic.unpack4(x)
+            if big.max() > vectorized.PACKED_MAX_EXPONENT:  # leave the packed range: hold the batch as boards
+                batch["board"] = vectorized.unpack4(x)
                 del batch["packed"]
         return rewards, terminated

@@ -9,7 +9,7 @@ from gymnasium.utils.env_checker import check_env
 
 import distillgym  # noqa: F401  (registers the ids)
 from distillgym.envs.core.mc import mc_q_values, rollout_returns
-from distillgym.envs.game2048 import Expectimax, Game2048Env, logic
+from distillgym.envs.game2048 import Expectimax, Game2048Env, logic, vectorized
 from distillgym.envs.game2048.expert import lane_heuristic_table, line_heuristic
 from distillgym.envs.game2048.simulator import Game2048Simulator
 from distillgym.eval.bench.game2048 import PROACT_STATE
@@ -84,9 +84,9 @@ def test_illegal_moves_and_game_over() -> None:
     with_gap = board([[2, 4, 2, 4], [4, 2, 4, 2], [2, 4, 0, 4], [4, 2, 4, 2]])
     assert not logic.is_game_over(with_gap)
     boards = np.stack([checker, one_pair, with_gap]).reshape(3, -1)
-    assert logic.game_over_batch(boards).tolist() == [True, False, False]
-    assert logic.packed_stuck(logic.pack4(boards[:2])).tolist() == [True, False]
-    assert logic.legal_moves_batch(boards).tolist() == [
+    assert vectorized.game_over_batch(boards).tolist() == [True, False, False]
+    assert vectorized.packed_stuck(vectorized.pack4(boards[:2])).tolist() == [True, False]
+    assert vectorized.legal_moves_batch(boards).tolist() == [
         [False] * 4,
         [False, False, True, True],
         logic.legal_moves(with_gap).tolist(),
@@ -110,16 +110,16 @@ def test_batched_moves_match_single_board(size: int) -> None:
     if size == 4:  # some boards past the packed limit take the generic path
         boards[:50, 0] = 15
     actions = rng.integers(4, size=len(boards))
-    new, scores, changed = logic.move_batch(boards, actions)
+    new, scores, changed = vectorized.move_batch(boards, actions)
     assert new.shape == boards.shape
     for b, a, nb, s, c in zip(boards, actions, new, scores, changed, strict=True):
         ref, ref_score = logic.move(b.reshape(size, size), int(a))
         assert np.array_equal(ref.reshape(-1), nb)
         assert ref_score == s
         assert c == (not np.array_equal(ref.reshape(-1), b))
-    square, _, _ = logic.move_batch(boards.reshape(-1, size, size), actions)
+    square, _, _ = vectorized.move_batch(boards.reshape(-1, size, size), actions)
     assert np.array_equal(square.reshape(len(boards), -1), new)
-    legal = logic.legal_moves_batch(boards)
+    legal = vectorized.legal_moves_batch(boards)
     for b, row in zip(boards[:100], legal[:100], strict=True):
         assert row.tolist() == logic.legal_moves(b.reshape(size, size)).tolist()
 
@@ -128,14 +128,14 @@ def test_packed_and_generic_paths_agree() -> None:
     rng = np.random.default_rng(2)
     boards = random_boards(rng, 2000, 4, high=14)
     actions = rng.integers(4, size=len(boards))
-    x_new, info = logic.packed_move(logic.pack4(boards), actions)
+    x_new, info = vectorized.packed_move(vectorized.pack4(boards), actions)
     generic, score = logic._move_generic(boards, actions)
-    assert np.array_equal(logic.unpack4(x_new), generic)
-    assert np.array_equal((info >> logic.INFO_SCORE_SHIFT) & ((1 << 36) - 1), score)
-    x = logic.pack4(boards)
-    assert np.array_equal(logic.unpack4(x), boards)
+    assert np.array_equal(vectorized.unpack4(x_new), generic)
+    assert np.array_equal((info >> vectorized.INFO_SCORE_SHIFT) & ((1 << 36) - 1), score)
+    x = vectorized.pack4(boards)
+    assert np.array_equal(vectorized.unpack4(x), boards)
     transposed = boards.reshape(-1, 4, 4).transpose(0, 2, 1).reshape(-1, 16)
-    assert np.array_equal(logic.unpack4(logic.transpose4(x)), transposed)
+    assert np.array_equal(vectorized.unpack4(vectorized.transpose4(x)), transposed)
 
 
 @pytest.mark.parametrize("size", [3, 4, 5, 6])
@@ -147,14 +147,14 @@ def test_play_batch_moves_then_spawns_once(size: int) -> None:
     full[np.arange(200), rng.integers(size * size, size=200)] = 0
     boards = np.concatenate([boards, full])
     actions = rng.integers(4, size=len(boards))
-    moved_boards, scores, changed = logic.move_batch(boards, actions)
+    moved_boards, scores, changed = vectorized.move_batch(boards, actions)
     after = boards.copy()
-    got_scores, got_changed, stuck = logic.play_batch(after, actions, rng)
+    got_scores, got_changed, stuck = vectorized.play_batch(after, actions, rng)
     assert np.array_equal(got_scores, scores) and np.array_equal(got_changed, changed)
     diff = after != moved_boards
     assert np.array_equal(diff.sum(axis=1), changed.astype(int))  # one new tile, only where the board changed
     assert (moved_boards[diff] == 0).all() and np.isin(after[diff], [1, 2]).all()
-    assert np.array_equal(stuck, changed & logic.game_over_batch(after))
+    assert np.array_equal(stuck, changed & vectorized.game_over_batch(after))
     assert stuck.any()
 
 
@@ -166,9 +166,9 @@ def test_small_batches_loop_in_python_with_identical_results() -> None:
         boards[:3, 5] = 0
         actions = rng.integers(4, size=9)
         seed = int(rng.integers(1 << 30))
-        a, b = logic.pack4(boards), logic.pack4(boards)
-        out_python = logic._play_packed_ints(a, actions, np.random.default_rng(seed))
-        out_numpy = logic._play_packed_numpy(b, actions, np.random.default_rng(seed))
+        a, b = vectorized.pack4(boards), vectorized.pack4(boards)
+        out_python = vectorized._play_packed_ints(a, actions, np.random.default_rng(seed))
+        out_numpy = vectorized._play_packed_numpy(b, actions, np.random.default_rng(seed))
         assert np.array_equal(a, b)
         for p, q in zip(out_python, out_numpy, strict=True):
             assert np.array_equal(p, q)
@@ -199,7 +199,7 @@ def test_batched_spawn_distribution() -> None:
         boards = np.zeros((20000, size * size), dtype=np.int8)
         boards[:, 0] = 1
         boards[:, 1] = 1  # Left merges them: every board changes, then gets one spawn
-        logic.play_batch(boards, np.full(len(boards), LEFT), rng)
+        vectorized.play_batch(boards, np.full(len(boards), LEFT), rng)
         spawned = boards[:, 1:]
         values = spawned[spawned > 0]
         assert len(values) == len(boards)
@@ -425,7 +425,7 @@ def test_simulator_step_semantics(packed: bool) -> None:
     batch = dying.replicate(2)
     rewards, terminated = dying.step(batch, np.array([LEFT, RIGHT]), np.random.default_rng(0))
     assert rewards.tolist() == [8.0, 8.0]
-    assert terminated.tolist() == logic.game_over_batch(dying.boards(batch)).tolist()
+    assert terminated.tolist() == vectorized.game_over_batch(dying.boards(batch)).tolist()
 
 
 @pytest.mark.parametrize("count", [5, 300])  # the plain-Python loop and numpy
@@ -437,10 +437,10 @@ def test_play_packed_matches_play_batch(count: int) -> None:
         boards[: count // 2, 5] = 0
         actions = rng.integers(4, size=count)
         seed = int(rng.integers(1 << 30))
-        x = logic.pack4(boards)
-        expected = logic.play_batch(boards, actions, np.random.default_rng(seed))
-        got = logic.play_packed(x, actions, np.random.default_rng(seed))
-        assert np.array_equal(logic.unpack4(x), boards)
+        x = vectorized.pack4(boards)
+        expected = vectorized.play_batch(boards, actions, np.random.default_rng(seed))
+        got = vectorized.play_packed(x, actions, np.random.default_rng(seed))
+        assert np.array_equal(vectorized.unpack4(x), boards)
         for p, q in zip(got, expected, strict=True):
             assert np.array_equal(p, q)
 
@@ -483,17 +483,17 @@ def test_horizon_one_values_are_the_merge_scores(packed: bool) -> None:
 
 
 def test_packed_batch_leaves_the_packed_range_for_boards() -> None:
-    top = 1 << logic.PACKED_MAX_EXPONENT  # the largest packed tile: two of them merge beyond the packed range
+    top = 1 << vectorized.PACKED_MAX_EXPONENT  # the largest packed tile: two of them merge beyond the packed range
     sim = Game2048Simulator(board([[top, top, 0, 0], [2, 0, 0, 0], [0] * 4, [0] * 4]), end_on_target=False)
     batch = sim.replicate(30)
     assert "packed" in batch
     rng = np.random.default_rng(0)
     rewards, terminated = sim.step(batch, np.full(30, LEFT), rng)
     assert rewards.tolist() == [2.0 * top] * 30 and not terminated.any()
-    assert set(batch) == {"board"} and (batch["board"][:, 0] == logic.PACKED_MAX_EXPONENT + 1).all()
+    assert set(batch) == {"board"} and (batch["board"][:, 0] == vectorized.PACKED_MAX_EXPONENT + 1).all()
     for _ in range(20):  # the generic path carries on: a 2**15 tile never overflows
         rewards, terminated = sim.step(batch, rng.integers(4, size=len(batch["board"])), rng)
-        assert (batch["board"].max(axis=1) == logic.PACKED_MAX_EXPONENT + 1).all()
+        assert (batch["board"].max(axis=1) == vectorized.PACKED_MAX_EXPONENT + 1).all()
     ended = Game2048Simulator(board([[1024, 1024, 0, 0], [2, 0, 0, 0], [0] * 4, [0] * 4]))  # target 2048
     batch = ended.replicate(30)
     rewards, terminated = ended.step(batch, np.full(30, RIGHT), rng)
