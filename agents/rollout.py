@@ -84,8 +84,8 @@ def collect(
     queue = [(g, t) for g, t in enumerate(task_list) for _ in range(group_size)]
     episodes: list[Episode | None] = [None] * len(queue)
     env_kwargs = dict(env_kwargs or {})
-    owned = isinstance(env, str) or callable(env)  # envs made here are closed here
-    if isinstance(env, str) or callable(env):
+    owned = isinstance(env, str) or callable(env)  # envs made here are closed here; instances stay open
+    if isinstance(env, str) or callable(env):  # (spelled out again for the type checker's narrowing)
         made = [make_env(env, **env_kwargs) for _ in range(min(num_envs, len(queue)))]
         env_id = env_name(env, made[0] if made else None)
     else:
@@ -108,8 +108,9 @@ def collect(
         if isinstance(slot.env.unwrapped, TextEnv):
             obs, info = slot.env.reset(options={"split": split, "task_index": task})
         else:  # any gymnasium text env: the task's seed
-            obs, info = slot.env.reset(seed=task_seed(split, task))
-            info = {"task_index": task, "task_seed": task_seed(split, task), "split": split, "task": "", **info}
+            seed_of_task = task_seed(split, task)
+            obs, info = slot.env.reset(seed=seed_of_task)
+            info = {"task_index": task, "task_seed": seed_of_task, "split": split, "task": "", **info}
         slot.index, next_item = next_item, next_item + 1
         slot.observation, slot.info, slot.past = obs, info, []
         slot.episode = Episode(

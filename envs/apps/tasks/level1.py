@@ -7,8 +7,6 @@ from collections import Counter
 from datetime import timedelta
 
 from distillgym.envs.apps.tasks.base import Task, template
-
-# a helper every solution may start with: all pages of a paginated endpoint
 from distillgym.envs.apps.tasks.common import FETCH, _added, _after, _changed, _contacts, _me, _now, _q, _task, _unique
 
 

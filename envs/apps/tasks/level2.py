@@ -8,8 +8,6 @@ from datetime import timedelta
 
 from distillgym.envs.apps.evaluation import Change
 from distillgym.envs.apps.tasks.base import Task, template
-
-# a helper every solution may start with: all pages of a paginated endpoint
 from distillgym.envs.apps.tasks.common import (
     FETCH,
     MONEY_BOOKKEEPING,
