@@ -37,7 +37,7 @@ __all__ = ["LEVELS", "IsolationError", "Jail", "default_level", "require", "secc
 LEVELS = ("namespaces", "netns", "none")
 ENV_VAR = "DISTILLGYM_SANDBOX_ISOLATION"
 SANDBOX_UID = SANDBOX_GID = 65534  # nobody / nogroup
-WORKER_DEST = "/sandbox/worker.py"  # where the worker script is bound inside the jail (read-only)
+WORKER_DEST = "/sandbox/worker"  # where the worker (its package directory, or a script) is bound in the jail, read-only
 INSTALL_HINT = "install bubblewrap (Debian/Ubuntu: `apt-get install bubblewrap`; Fedora: `dnf install bubblewrap`)"
 
 
@@ -164,7 +164,8 @@ class Jail:
 
     def command(self, argv: Sequence[str], *, worker_script: str | None = None) -> tuple[list[str], list[int]]:
         """The full argv to run `argv` (its first item the interpreter) in the jail, and fds to keep open for it.
-        `worker_script` (a host path) is bound read-only at WORKER_DEST; argv should name WORKER_DEST then."""
+        `worker_script` (a host path: a script, or a directory with `__main__.py`) is bound read-only at WORKER_DEST;
+        argv should name WORKER_DEST then."""
         if self.level == "none":
             return list(argv), []
         if self.level == "netns":

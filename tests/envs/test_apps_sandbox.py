@@ -24,9 +24,10 @@ from typing import Any
 import pytest
 
 from distillgym.envs.apps import sandbox as sandbox_module
-from distillgym.envs.apps import worker as worker_module
 from distillgym.envs.apps.isolation import Jail
 from distillgym.envs.apps.sandbox import Limits, RunResult, Sandbox, SandboxStartError
+from distillgym.envs.apps.worker import guard as worker_guard
+from distillgym.envs.apps.worker import policy as worker_policy
 from tests.envs import apps_fake_factory
 
 REPO = Path(__file__).resolve().parents[2]
@@ -564,8 +565,8 @@ def test_fork_and_system_are_blocked(agent: Healthy, tmp_path: Path) -> None:
     ("some.future.event", ()),
 ])
 def test_audit_policy_denies_by_default(event: str, args: tuple[Any, ...]) -> None:
-    guard = worker_module.Guard()
-    with pytest.raises(worker_module.SandboxViolation):
+    guard = worker_guard.Guard()
+    with pytest.raises(worker_policy.SandboxViolation):
         guard.hook(event, args)
     assert guard.violations and "not" in guard.violations[0]
     guard.hook("builtins.id", (1,))  # the few allowed events pass
@@ -801,7 +802,7 @@ def test_a_compromised_worker_cannot_commit_without_calls(forger: Healthy) -> No
 
 
 def test_channel_is_json_only() -> None:
-    for path in (sandbox_module.__file__, sandbox_module.WORKER_PATH):
+    for path in (sandbox_module.__file__, *sorted(sandbox_module.WORKER_PATH.glob("*.py"))):
         tree = ast.parse(Path(path).read_text())
         imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
         imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
@@ -832,7 +833,7 @@ def test_a_worker_that_cannot_restart_is_a_crash_result(tmp_path: Path, monkeypa
         sb.reset()  # the replacement starts from the broken script
         r = h.run("apis.counter.increment(5)")
         assert r.error == "crash" and told(r, "could not be started", "nothing ran") and not r.committed
-        monkeypatch.setattr(sandbox_module, "WORKER_PATH", sandbox_module.Path(worker_module.__file__))
+        monkeypatch.undo()  # the real worker again
         h.check()
 
 

@@ -265,7 +265,7 @@ def _sandbox_workers_of(parent: int) -> list[int]:
         if not entry.name.isdigit():
             continue
         try:
-            if b"/sandbox/worker.py" not in (entry / "cmdline").read_bytes():
+            if b"/sandbox/worker" not in (entry / "cmdline").read_bytes():
                 continue
             bwrap = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
             if int((Path("/proc") / str(bwrap) / "stat").read_text().rsplit(")", 1)[1].split()[1]) == parent:
