@@ -7,10 +7,11 @@ then scored greedily on the same held-out tasks with the plain prompt and with t
 Placements (`privileged_at`): "system" puts every privileged field, labelled, in the system message (the toolkit
 before issue 16); "end" appends a short canonical block (the expert's next action first) to the last observation,
 right before the reply. `--from MODEL_DIR` starts the SFT from a trained model instead of a fresh tiny preset (a
-curriculum). `--skills` also imitates each demonstration with its own expert-summarizer skill in the prompt and
-scores the model with a skill too (`--split train`: the skill bar is on the training pool). Runs are resumable
-(each SFT run resumes from its last checkpoint); the two placements train
-one after the other with `--threads` each, or side by side with `--parallel` (one thread each).
+curriculum); `--copy-steps N` gives a fresh one the copy warm-up first (`agents/warmup.py`). `--skills` also
+imitates each demonstration with its own expert-summarizer skill in the prompt and scores the model with a skill too
+(`--split train`: the skill bar is on the training pool). Runs are resumable (each SFT run resumes from its last
+checkpoint); the two placements train one after the other with `--threads` each, or side by side with `--parallel`
+(one thread each).
 """
 
 from __future__ import annotations
@@ -101,6 +102,8 @@ def main() -> None:
                         "(sft.skill_prompt_copies), and the model is also scored with a skill (context expert-skill)")
     p.add_argument("--split", default="test", choices=["train", "test"], help="the tasks scored (the skill bar "
                    "is on the training pool)")
+    p.add_argument("--copy-steps", type=int, default=0,
+                   help="copy warm-up steps for the fresh tiny preset (TinyConfig.copy_steps; ignored with --from)")
     p.add_argument("--out", default="runs/bench/teacher_view")
     p.add_argument("--no-progress", dest="progress", action="store_false")
     args = p.parse_args()
@@ -108,7 +111,7 @@ def main() -> None:
 
     base = Path(args.start) if args.start else Path(args.out) / "base"
     if not (base / "config.json").is_file():
-        build_tiny(TinyConfig(seed=0, families=tuple(args.families)), out_dir=base)
+        build_tiny(TinyConfig(seed=0, families=tuple(args.families), copy_steps=args.copy_steps), out_dir=base)
     if args.parallel:
         with mp.get_context("spawn").Pool(len(args.placements)) as pool:
             found = pool.starmap(one, [(pl, args, base, 1) for pl in args.placements])
@@ -123,7 +126,8 @@ def main() -> None:
     head = ["placement", "plain prompt %", "with privileged info %", "teacher - student"]
     print(markdown_table([*head, *(["with a skill %", "skill - plain"] if args.skills else [])], rows))
     write_json(Path(args.out) / "teacher_view.json", {"machine": machine(), "env": args.env, "iters": args.iters,
-                                                     "from": args.start, "skills": args.skills, "split": args.split,
+                                                     "from": args.start, "copy_steps": args.copy_steps,
+                                                     "skills": args.skills, "split": args.split,
                                                      "episodes": args.episodes, "results": results})
     print(json.dumps(results))
 
