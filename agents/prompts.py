@@ -30,8 +30,10 @@ _LABELS = {
 
 
 #: Where a teacher's privileged block goes: "end" (default) appends it, short and canonical, to the last user message,
-#: right before the reply; "system" puts every field, labelled, in the system message (before issue 16).
-PRIVILEGED_PLACES = ("end", "system")
+#: right before the reply; "system" puts every field, labelled, in the system message (before issue 16); "action"
+#: appends the expert's next action alone, written as the reply writes it (`<action>go to shelf 1</action>`), so that
+#: the reply is a copy of the most recent `<action>` in the prompt (a block without a next action, a skill, as "end").
+PRIVILEGED_PLACES = ("end", "system", "action")
 PRIVILEGED_HEADER = "Privileged hint (the player does not see this):"
 
 
@@ -111,7 +113,13 @@ class PromptBuilder:
 
     def last_user_text(self, observation: str, privileged: Mapping[str, Any] | str | None = None) -> str:
         """The observation the reply answers, with the privileged block after it when it goes at the end."""
-        extra = canonical_privileged(privileged) if self.privileged_at == "end" else ""
+        if self.privileged_at == "system":
+            return observation
+        action = privileged.get("expert_action") if isinstance(privileged, Mapping) else None
+        if self.privileged_at == "action" and action is not None:
+            extra = f"{_LABELS['expert_action']}: <action>{action}</action>"
+        else:
+            extra = canonical_privileged(privileged)
         return f"{observation}\n\n{PRIVILEGED_HEADER}\n{extra}" if extra else observation
 
     def window(self, past: Sequence[PastTurn]) -> list[PastTurn]:

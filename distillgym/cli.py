@@ -180,7 +180,8 @@ def eval_command(
                      "skill:STORE. Default: plain."),
     ] = None,
     privileged_at: Annotated[
-        str, typer.Option(help="Where a privileged context goes in a model's prompt, as it was trained: end or system.")
+        str, typer.Option(help="Where a privileged context goes in a model's prompt, as it was trained: end, system "
+                          "or action.")
     ] = "end",
     option: OptionList = None,
 ) -> None:

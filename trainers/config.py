@@ -78,8 +78,9 @@ class TrainConfig:
     train_pool: int = opt(0, 'draw tasks from train indices [0, train_pool); 0: a fresh task every time')
     num_envs: int = opt(32, 'environments stepped in parallel during rollouts')
     history: int | None = opt(2, 'past turns shown in the prompt (None: all)')
-    privileged_at: Literal["end", "system"] = opt(
-        "end", "a teacher's privileged block: end (short, after the last observation) | system")
+    privileged_at: Literal["end", "system", "action"] = opt(
+        "end", "a teacher's privileged block: end (short, after the last observation) | system | action (the "
+        "expert's next action alone, as the reply writes it, after the last observation)")
     temperature: float = opt(1.0, 'sampling temperature for rollouts')
     top_p: float = opt(1.0, 'nucleus sampling for rollouts')
     max_tokens: int = opt(16, 'tokens per reply')

@@ -26,9 +26,23 @@ from distillgym.eval.bench.common import machine, markdown_table, write_json
 from distillgym.trainers.quickstart import ENV
 
 
-def episodes_shape(env: str, max_steps: int, max_tokens: int) -> list[str]:
+def env_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """The env's constructor arguments: max_steps and each --env-kwarg KEY=VALUE (values parse as YAML)."""
+    import yaml
+
+    out: dict[str, Any] = {"max_steps": args.max_steps}
+    for item in args.env_kwarg:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--env-kwarg takes KEY=VALUE; got {item!r}")
+        out[key] = yaml.safe_load(value)
+    return out
+
+
+def episodes_shape(env: str, kwargs: dict[str, Any], max_tokens: int) -> list[str]:
     """The episode shape of every run: the quickstart's (one past turn) on `env`."""
-    return [f"env={env}", f"env_kwargs.max_steps={max_steps}", f"max_tokens={max_tokens}", "history=1",
+    return [f"env={env}", *(f"env_kwargs.{k}={json.dumps(v)}" for k, v in kwargs.items()), f"max_tokens={max_tokens}",
+            "history=1",
             "num_envs=32"]
 
 
@@ -50,7 +64,7 @@ def warm_start(base: Path, out: Path, placement: str, iters: int, threads: int, 
     return model
 
 
-def score(model: Path, placement: str, episodes: int, threads: int, env: str, max_steps: int,
+def score(model: Path, placement: str, episodes: int, threads: int, env: str, kwargs: dict[str, Any],
           max_tokens: int, skills: bool = False, split: str = "test") -> dict[str, Any]:
     import torch
 
@@ -65,16 +79,16 @@ def score(model: Path, placement: str, episodes: int, threads: int, env: str, ma
                        sampling=SamplingParams(0.0, max_tokens=max_tokens), privileged_at=placement)
     contexts = ["plain", "privileged", *(["expert-skill"] if skills else [])]
     result = evaluate([agent], [env], episodes, contexts=contexts, num_envs=32, split=split,
-                      env_kwargs={"max_steps": max_steps}, progress=False)
+                      env_kwargs=kwargs, progress=False)
     return {m.agent: {"success": m.success_rate, "ci": [m.ci_low, m.ci_high], "episodes": m.episodes}
             for m in result.metrics}
 
 
 def one(placement: str, args: argparse.Namespace, base: Path, threads: int) -> dict[str, Any]:
-    shape = episodes_shape(args.env, args.max_steps, args.max_tokens)
+    shape = episodes_shape(args.env, env_kwargs(args), args.max_tokens)
     model = warm_start(base, Path(args.out) / placement, placement, args.iters, threads, args.progress, shape,
                        args.skills)
-    return score(model, placement, args.episodes, threads, args.env, args.max_steps, args.max_tokens, args.skills,
+    return score(model, placement, args.episodes, threads, args.env, env_kwargs(args), args.max_tokens, args.skills,
                  args.split)
 
 
@@ -87,9 +101,11 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--env", default=ENV)
     p.add_argument("--max-steps", type=int, default=10, help="episode length (the quickstart's 10 for 6x6/1)")
+    p.add_argument("--env-kwarg", action="append", default=[], metavar="KEY=VALUE",
+                   help="another env constructor argument (repeatable), e.g. difficulty=1 for Apps-v0")
     p.add_argument("--max-tokens", type=int, default=8, help="tokens per reply")
     p.add_argument("--families", nargs="+", default=["sokoban", "2048"], help="text the tokenizer is trained on")
-    p.add_argument("--placements", nargs="+", default=["system", "end"], choices=["system", "end"])
+    p.add_argument("--placements", nargs="+", default=["system", "end"], choices=["system", "end", "action"])
     p.add_argument("--iters", type=int, default=400, help="SFT iterations of 16 expert episodes")
     p.add_argument("--episodes", type=int, default=64, help="held-out test tasks scored")
     p.add_argument("--threads", type=int, default=2)
@@ -125,10 +141,10 @@ def main() -> None:
         rows.append([pl, cell(plain), cell(priv), f"{100 * (priv['success'] - plain['success']):+.0f}", *gain])
     head = ["placement", "plain prompt %", "with privileged info %", "teacher - student"]
     print(markdown_table([*head, *(["with a skill %", "skill - plain"] if args.skills else [])], rows))
-    write_json(Path(args.out) / "teacher_view.json", {"machine": machine(), "env": args.env, "iters": args.iters,
-                                                     "from": args.start, "copy_steps": args.copy_steps,
-                                                     "skills": args.skills, "split": args.split,
-                                                     "episodes": args.episodes, "results": results})
+    write_json(Path(args.out) / "teacher_view.json", {
+        "machine": machine(), "env": args.env, "env_kwargs": env_kwargs(args), "iters": args.iters,
+        "from": args.start, "copy_steps": args.copy_steps, "skills": args.skills, "split": args.split,
+        "episodes": args.episodes, "results": results})
     print(json.dumps(results))
 
 

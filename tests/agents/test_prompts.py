@@ -89,6 +89,13 @@ def test_teacher_prompt_has_privileged_text_and_student_never(tokenizer: Any) ->
     teacher = tokenizer.decode(old.prompt_ids(info["task"], past, obs, privileged=info["privileged"]))
     assert privileged_text(info["privileged"]) in teacher and "Privileged information" in teacher
     assert teacher.split("<|im_end|>", 1)[1] == student.split("<|im_end|>", 1)[1]
+    # "action": the next action alone, as the reply writes it; a skill (no next action) as "end" places it
+    act = PromptBuilder(tokenizer, SOKOBAN, privileged_at="action")
+    hint = {"expert_action": "Left", "expert_plan": ["Left", "Up"], "solution": "Left, Up"}
+    expected_hint = "The expert's next action: <action>Left</action>"
+    assert act.last_user_text("obs", hint) == f"obs\n\n{PRIVILEGED_HEADER}\n{expected_hint}"
+    assert act.last_user_text("obs", "Skill: x") == builder.last_user_text("obs", "Skill: x")
+    assert act.last_user_text("obs", None) == "obs"
     with pytest.raises(ValueError, match="privileged_at"):
         PromptBuilder(tokenizer, SOKOBAN, privileged_at="middle")
     expected = "The expert's plan from here: Up, Left"

@@ -32,6 +32,21 @@ def test_copy_batch_repeats_a_span_and_labels_only_the_predictable_repeat() -> N
         token_pool(DigitTokenizer(), ["1 2 3"])
 
 
+def test_copy_batch_mixes_in_language_modelling_windows_of_the_text() -> None:
+    stream = list(range(100, 200))
+    ids, mask, labels = copy_batch([5, 6, 7], random.Random(1), batch=64, max_span=6, pad_id=0, stream=stream,
+                                   lm_fraction=0.5)
+    windows = 0
+    for row, m, lab in zip(ids.tolist(), mask.tolist(), labels.tolist(), strict=True):
+        row, lab = row[:sum(m)], lab[:sum(m)]
+        if row[0] >= 100:  # a window: consecutive text, every token but the first a label
+            windows += 1
+            assert row == list(range(row[0], row[0] + len(row))) and lab == [-100, *row[1:]]
+        else:
+            assert set(row) <= {5, 6, 7}
+    assert 16 < windows < 48
+
+
 def test_copy_warmup_teaches_a_fresh_model_to_copy_random_spans() -> None:
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
@@ -42,7 +57,7 @@ def test_copy_warmup_teaches_a_fresh_model_to_copy_random_spans() -> None:
     pool = list(range(8, 40))
     texts = [" ".join(map(str, pool))]
     before = copy_accuracy(model, pool, max_span=8)
-    losses = copy_warmup(model, DigitTokenizer(), texts, 150, max_span=8, lr=3e-3, seed=0)
+    losses = copy_warmup(model, DigitTokenizer(), texts, 150, max_span=8, lr=3e-3, seed=0, lm_fraction=0.0)
     after = copy_accuracy(model, pool, max_span=8)
     assert len(losses) == 150 and sum(losses[-10:]) < sum(losses[:10])
     assert before < 0.1  # chance is 1/32
