@@ -80,8 +80,22 @@ def score(model: Path, placement: str, episodes: int, threads: int, env: str, kw
     contexts = ["plain", "privileged", *(["expert-skill"] if skills else [])]
     result = evaluate([agent], [env], episodes, contexts=contexts, num_envs=32, split=split,
                       env_kwargs=kwargs, progress=False)
-    return {m.agent: {"success": m.success_rate, "ci": [m.ci_low, m.ci_high], "episodes": m.episodes}
+    return {m.agent: {"success": m.success_rate, "ci": [m.ci_low, m.ci_high], "episodes": m.episodes,
+                      "agreement": expert_agreement(result.episodes[(m.agent, m.env_id)])}
             for m in result.metrics}
+
+
+def expert_agreement(episodes: list[Any]) -> float | None:
+    """The share of steps whose action is the expert's next action from that state (steps where the expert has
+    one): how well the player follows the hint, step by step, where success needs every step right."""
+    same = total = 0
+    for ep in episodes:
+        for turn in ep.turns:
+            expected = (turn.info.get("privileged") or {}).get("expert_action")
+            if expected is not None:
+                total += 1
+                same += turn.action.strip() == str(expected).strip()
+    return same / total if total else None
 
 
 def one(placement: str, args: argparse.Namespace, base: Path, threads: int) -> dict[str, Any]:
@@ -90,6 +104,10 @@ def one(placement: str, args: argparse.Namespace, base: Path, threads: int) -> d
                        args.skills)
     return score(model, placement, args.episodes, threads, args.env, env_kwargs(args), args.max_tokens, args.skills,
                  args.split)
+
+
+def agree(r: dict[str, Any]) -> str:
+    return "-" if r.get("agreement") is None else f"{100 * r['agreement']:.0f}"
 
 
 def cell(r: dict[str, Any]) -> str:
@@ -138,8 +156,10 @@ def main() -> None:
     for pl, r in results.items():
         plain, priv, skill = r[pl], r[f"{pl} [privileged]"], r.get(f"{pl} [expert-skill]")
         gain = [cell(skill), f"{100 * (skill['success'] - plain['success']):+.0f}"] if skill else []
-        rows.append([pl, cell(plain), cell(priv), f"{100 * (priv['success'] - plain['success']):+.0f}", *gain])
-    head = ["placement", "plain prompt %", "with privileged info %", "teacher - student"]
+        rows.append([pl, cell(plain), cell(priv), f"{100 * (priv['success'] - plain['success']):+.0f}",
+                     agree(plain), agree(priv), *gain])
+    head = ["placement", "plain prompt %", "with privileged info %", "teacher - student",
+            "plain: steps = expert's %", "privileged: steps = expert's %"]
     print(markdown_table([*head, *(["with a skill %", "skill - plain"] if args.skills else [])], rows))
     write_json(Path(args.out) / "teacher_view.json", {
         "machine": machine(), "env": args.env, "env_kwargs": env_kwargs(args), "iters": args.iters,

@@ -327,3 +327,13 @@ def test_teacher_view_scores_one_model_under_each_context(tiny_dir: Path, tmp_pa
     done = runner.invoke(app, ["eval", "-a", "expert", "-e", "Sokoban-6x6-1-v0", "--episodes", "1",
                                "--privileged-at", "middle", "--out", str(tmp_path / "y")])
     assert done.exit_code != 0 and "--privileged-at" in done.output
+
+
+def test_expert_agreement_is_one_for_the_expert_and_lower_for_a_random_player() -> None:
+    from distillgym.eval.bench.teacher_view import expert_agreement
+
+    result = evaluate(["expert", "random"], ["Sokoban-6x6-1-v0"], 4, num_envs=2, progress=False)
+    expert = expert_agreement(result.episodes[("expert", "distillgym/Sokoban-6x6-1-v0")])
+    rand = expert_agreement(result.episodes[("random", "distillgym/Sokoban-6x6-1-v0")])
+    assert expert == 1.0
+    assert rand is not None and rand < 0.6
