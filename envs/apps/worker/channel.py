@@ -12,7 +12,6 @@ if TYPE_CHECKING:
     from .serve import Worker
 
 
-
 class ApiError(ValueError):
     """An app refused the call (its message says why and how to fix it)."""
 

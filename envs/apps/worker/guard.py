@@ -76,8 +76,6 @@ class Guard:
                 gc.enable()
 
 
-
-
 class ModuleView:
     """A read-only stand-in for an allowed module: its public attributes that are not modules."""
 
@@ -163,8 +161,6 @@ def prewarm() -> None:
             probe()
 
 
-
-
 def plain_copy(x: Any) -> Any:
     """`copy.copy` for plain data (what the apis return); other objects are refused, since a copy protocol
     (`__reduce_ex__`, `__copy__`, a memo) is a way to reach an object's internals."""
@@ -190,7 +186,6 @@ def plain_deepcopy(x: Any, memo: Any = None) -> Any:
         return x
     raise TypeError(f"copy.deepcopy copies plain data only (dict, list, set, str, numbers...) in this sandbox, "
                     f"not {type(x).__name__}")
-
 
 
 #: Names a class made at runtime (type(name, bases, ns)) may define: what a class statement in a cell may define.

@@ -68,7 +68,6 @@ ALWAYS_ALLOWED_EVENTS = frozenset({"builtins.id", "sys.unraisablehook", "compile
 CELL_FILENAME = "<cell>"
 
 
-
 class SandboxError(Exception):
     """Raised in agent code when it uses something the sandbox does not allow (reported as "forbidden")."""
 
@@ -83,8 +82,6 @@ class SandboxViolation(SandboxError):
 
 class CpuLimitExceeded(BaseException):
     """Raised in agent code when the cell's CPU time is up (SIGPROF timer; SIGXCPU as the backstop)."""
-
-
 
 
 def attr_problem(name: str) -> str | None:

@@ -65,8 +65,6 @@ class _Capture:
         return "".join(self.parts)
 
 
-
-
 class Worker:
     """The worker's state: the agent-facing builtins and apis, and the current episode's namespace."""
 

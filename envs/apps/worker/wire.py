@@ -12,7 +12,6 @@ MAX_REQUEST_HEADER = 1 << 22  # code is capped by the parent far below this
 MAX_CONFIG = 1 << 24
 
 
-
 def read_frame(fd: int, max_len: int) -> bytes | None:
     """One length-prefixed frame from `fd`; None on EOF; ValueError past `max_len`."""
     head = _read_exact(fd, FRAME_HEADER.size)
