@@ -22,19 +22,21 @@ from distillgym.envs.core.parsing import DIRECTIONS, MAX_ACTION_CHARS, parse_dir
 
 _TAG = re.compile(r"<(action|answer|move)>(.*?)</\1>", re.IGNORECASE | re.DOTALL)
 _OPEN_TAG = re.compile(r"<(action|answer|move)>(.*)$", re.IGNORECASE | re.DOTALL)
+_PARTIAL_CLOSE = re.compile(r"<(?:/(?:a(?:c(?:t(?:i(?:o(?:n)?)?)?)?)?)?)?$", re.IGNORECASE)  # "</acti" cut short
 _FIELD = re.compile(r"(?:^|[\s.;,])(?:move|action|answer|command)\s*[:=]\s*(.+?)\s*$", re.IGNORECASE | re.MULTILINE)
 
 
 def extract_action_text(text: str) -> str:
     """The action part of a reply: the last `<action>` tag, else the last `move:`/`action:` field, else the
-    whole reply (stripped). An unclosed trailing `<action>` counts (generation may stop at the closing tag)."""
+    whole reply (stripped). An unclosed trailing `<action>` counts (generation may stop at the closing tag, or be cut
+    by the token limit inside it: a partial closing tag is dropped)."""
     text = text[: MAX_ACTION_CHARS * 16]
     tags = _TAG.findall(text)
     if tags:
         return tags[-1][1].strip()
     open_tag = _OPEN_TAG.search(text)
-    if open_tag:
-        return open_tag.group(2).strip()
+    if open_tag:  # a reply cut by max_tokens may end in part of the closing tag: `go to shelf 1</act`
+        return _PARTIAL_CLOSE.sub("", open_tag.group(2).rstrip()).strip()
     fields = _FIELD.findall(text)
     if fields:
         return fields[-1].strip()

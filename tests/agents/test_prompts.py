@@ -42,6 +42,10 @@ def test_command_parser_for_text_families() -> None:
     assert parse("<action>go to sink 1</action>") == "go to sink 1"
     assert parse("open fridge 1") == "open fridge 1"
     assert parse("   ") is None
+    # cut by the token limit inside the closing tag: the partial tag is not part of the command
+    assert parse("<action>take soapbar 1 from shelf 1<") == "take soapbar 1 from shelf 1"
+    assert parse("<action>go to shelf 1</act") == "go to shelf 1"
+    assert parse("<action>x < y") == "x < y"
     assert extract_action_text("x" * 100000)  # long input is bounded, never an error
 
 
