@@ -67,6 +67,21 @@ def test_build_is_deterministic() -> None:
         assert na == nb and torch.equal(pa, pb)
 
 
+def test_copy_steps_train_the_built_model_reproducibly(tiny: tuple) -> None:
+    """TinyConfig.copy_steps runs the copy warm-up on the fresh model: other weights than the plain build's, the
+    same weights for the same config, the same tokenizer."""
+    import dataclasses
+
+    warm = dataclasses.replace(SMALL, copy_steps=2)
+    a, ta = build_tiny(warm)
+    b, _ = build_tiny(warm)
+    plain, tokenizer, _ = tiny
+    assert ta.get_vocab() == tokenizer.get_vocab()
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
+    assert not all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), plain.state_dict().values(),
+                                                       strict=True))
+
+
 def test_unknown_model_fails_clearly_offline(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="offline mode is on"):
         load("no-such-org/no-such-model", offline=True)
