@@ -18,14 +18,17 @@ import random
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["copy_accuracy", "copy_batch", "copy_warmup", "token_pool", "token_stream"]
+__all__ = ["copy_accuracy", "copy_batch", "copy_warmup", "distinct_tokens", "token_pool", "token_stream"]
 
 
 def token_pool(tokenizer: Any, texts: Iterable[str]) -> list[int]:
     """The distinct token ids of `texts` (what the copy spans are drawn from), sorted."""
-    ids: set[int] = set()
-    for text in texts:
-        ids.update(tokenizer(text, add_special_tokens=False)["input_ids"])
+    return distinct_tokens(token_stream(tokenizer, texts))
+
+
+def distinct_tokens(stream: list[int]) -> list[int]:
+    """The distinct ids of a token stream, sorted (at least 8 of them, or a ValueError)."""
+    ids = set(stream)
     if len(ids) < 8:
         raise ValueError(f"copy warm-up needs text with at least 8 distinct tokens; got {len(ids)}")
     return sorted(ids)
@@ -101,9 +104,8 @@ def copy_warmup(model: Any, tokenizer: Any, texts: Iterable[str], steps: int, *,
     import torch
     import torch.nn.functional as F
 
-    texts = list(texts)
-    pool = token_pool(tokenizer, texts)
     stream = token_stream(tokenizer, texts)
+    pool = distinct_tokens(stream)
     rng = random.Random(seed)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     opt = torch.optim.AdamW(model.parameters(), lr=lr)

@@ -22,7 +22,6 @@ from distillgym.envs.core.parsing import DIRECTIONS, MAX_ACTION_CHARS, parse_dir
 
 _TAG = re.compile(r"<(action|answer|move)>(.*?)</\1>", re.IGNORECASE | re.DOTALL)
 _OPEN_TAG = re.compile(r"<(action|answer|move)>(.*)$", re.IGNORECASE | re.DOTALL)
-_PARTIAL_CLOSE = re.compile(r"<(?:/(?:a(?:c(?:t(?:i(?:o(?:n)?)?)?)?)?)?)?$", re.IGNORECASE)  # "</acti" cut short
 _FIELD = re.compile(r"(?:^|[\s.;,])(?:move|action|answer|command)\s*[:=]\s*(.+?)\s*$", re.IGNORECASE | re.MULTILINE)
 
 
@@ -36,11 +35,21 @@ def extract_action_text(text: str) -> str:
         return tags[-1][1].strip()
     open_tag = _OPEN_TAG.search(text)
     if open_tag:  # a reply cut by max_tokens may end in part of the closing tag: `go to shelf 1</act`
-        return _PARTIAL_CLOSE.sub("", open_tag.group(2).rstrip()).strip()
+        return _drop_partial_close(open_tag.group(2).rstrip(), open_tag.group(1)).strip()
     fields = _FIELD.findall(text)
     if fields:
         return fields[-1].strip()
     return text.strip()
+
+
+def _drop_partial_close(body: str, tag: str) -> str:
+    """`body` without a trailing proper prefix of its closing tag `</tag>` (any tag the parser accepts)."""
+    close = f"</{tag.lower()}>"
+    lowered = body.lower()
+    for k in range(len(close) - 1, 0, -1):
+        if lowered.endswith(close[:k]):
+            return body[:-k]
+    return body
 
 
 def parse_directional(text: str) -> str | None:
