@@ -18,7 +18,7 @@ import random
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["copy_accuracy", "copy_batch", "copy_warmup", "distinct_tokens", "token_pool", "token_stream"]
+__all__ = ["copy_accuracy", "copy_batch", "copy_row", "copy_warmup", "distinct_tokens", "token_pool", "token_stream"]
 
 
 def token_pool(tokenizer: Any, texts: Iterable[str]) -> list[int]:
@@ -42,6 +42,21 @@ def token_stream(tokenizer: Any, texts: Iterable[str]) -> list[int]:
     return ids
 
 
+def copy_row(pool: list[int], rng: random.Random, n: int, stream: list[int] | None = None,
+             max_gap: int = 0) -> tuple[list[int], list[int]]:
+    """One span-repeat row as (context, repeat): `n` tokens drawn uniformly from `pool`, then, with `stream` and
+    `max_gap`, a window of 0..max_gap tokens of that text, then the same `n` tokens again. From its second token on
+    the repeat can only be predicted by looking back across the window (the distance a long hint in the prompt puts
+    between a token and its copy in the reply)."""
+    span = [rng.choice(pool) for _ in range(n)]
+    gap: list[int] = []
+    if stream and max_gap > 0:
+        width = rng.randint(0, min(max_gap, len(stream)))
+        start = rng.randrange(0, len(stream) - width + 1)
+        gap = stream[start:start + width]
+    return span + gap, span
+
+
 def copy_batch(pool: list[int], rng: random.Random, batch: int, max_span: int, pad_id: int,
                stream: list[int] | None = None, lm_fraction: float = 0.0) -> tuple[Any, Any, Any]:
     """(input_ids, attention_mask, labels) of `batch` sequences `span + span`, spans of 4..max_span tokens drawn
@@ -59,9 +74,9 @@ def copy_batch(pool: list[int], rng: random.Random, batch: int, max_span: int, p
             rows.append(window)
             labels.append([-100, *window[1:]])
             continue
-        span = [rng.choice(pool) for _ in range(n)]
-        rows.append(span + span)
-        labels.append([-100] * (n + 1) + span[1:])
+        context, repeat = copy_row(pool, rng, n)
+        rows.append(context + repeat)
+        labels.append([-100] * (len(context) + 1) + repeat[1:])
     width = max(len(r) for r in rows)
     ids = torch.full((batch, width), pad_id, dtype=torch.long)
     mask = torch.zeros((batch, width), dtype=torch.long)

@@ -4,6 +4,7 @@ from a JSONL file), with the mean token negative log-likelihood."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -12,7 +13,7 @@ import torch
 from distillgym.agents.policies import ExpertAgent
 from distillgym.trainers import core
 from distillgym.trainers.config import Reduce, opt
-from distillgym.types import Episode
+from distillgym.types import Episode, Sample
 
 
 @dataclass
@@ -25,6 +26,14 @@ class Config(Reduce):
     skill_prompt_copies: bool = opt(
         False, "also imitate each demonstration with its own skill in the prompt (the ExpertSummarizer's summary of "
         "the episode), so that a Skill-SD teacher has learned to read a skill")
+    copy_rows: int = opt(
+        0, "rows of the copy task mixed into every step (a span of random tokens of the step's own text, a stretch "
+        "of that text, the span again; the loss on the repeat): a rehearsal that keeps the look-back the copy warm-up "
+        "taught (TinyConfig.copy_steps) from being trained away by imitation. 0 = off")
+    copy_span: int = opt(24, "the longest span of a copy row, in tokens")
+    copy_gap: int = opt(
+        0, "the most tokens of text between a copy row's span and its repeat: how far back the model learns to look "
+        "(a hint of a whole code cell puts ~200 tokens between a name in it and the same name in the reply)")
 
 
 @dataclass
@@ -35,6 +44,11 @@ class State(core.AlgoState):
 
 
 def setup(run: core.Run, cfg: Config) -> State:
+    for name in ("copy_rows", "copy_gap"):
+        if getattr(cfg, name) < 0:
+            raise ValueError(f"config field sft.{name} must be >= 0, got {getattr(cfg, name)}")
+    if cfg.copy_span < 4:
+        raise ValueError(f"config field sft.copy_span must be >= 4 (spans of 4..copy_span tokens), got {cfg.copy_span}")
     if cfg.data == "expert":
         return State()
     from distillgym.eval.export import read_jsonl
@@ -56,6 +70,21 @@ def _fixed(text: str | None) -> Callable[[Episode, int], str | None]:
     return lambda _episode, _turn: text
 
 
+def copy_samples(samples: list[Sample], cfg: Config, seed: int, iteration: int) -> list[Sample]:
+    """`cfg.copy_rows` copy-task rows drawn from the tokens of this step's samples (reproducible per seed and
+    iteration, so a resumed run draws the same ones); the loss is on the repeat from its second token."""
+    from distillgym.agents.warmup import copy_row, distinct_tokens
+
+    stream = [t for s in samples for t in (*s.prompt_ids, *s.completion_ids)]
+    pool = distinct_tokens(stream)
+    rng = random.Random(seed * 1_000_003 + iteration)
+    out = []
+    for _ in range(cfg.copy_rows):
+        context, repeat = copy_row(pool, rng, rng.randint(4, cfg.copy_span), stream, cfg.copy_gap)
+        out.append(Sample(context, repeat, [0] + [1] * (len(repeat) - 1), [0.0] * len(repeat)))
+    return out
+
+
 def iteration(run: core.Run, cfg: Config, state: State) -> dict[str, float]:
     if cfg.data == "expert":
         episodes = core.rollout(run, ExpertAgent(), core.train_tasks(run.cfg, run.iteration), 1)
@@ -73,6 +102,8 @@ def iteration(run: core.Run, cfg: Config, state: State) -> dict[str, float]:
         for ep, text in zip(episodes, _own_skills(episodes), strict=True):
             taught = core.tokenize_demonstrations(run, [ep], privileged=_fixed(text))
             samples += [s for e in taught for s in e.samples(chain=False)]
+    if cfg.copy_rows and samples:
+        samples += copy_samples(samples, cfg, run.cfg.seed, run.iteration)
     metrics = core.episode_metrics(episodes)
     metrics["samples"] = len(samples)
     if not samples:

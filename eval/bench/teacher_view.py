@@ -47,7 +47,7 @@ def episodes_shape(env: str, kwargs: dict[str, Any], max_tokens: int) -> list[st
 
 
 def warm_start(base: Path, out: Path, placement: str, iters: int, threads: int, progress: bool,
-               shape: list[str], skills: bool = False) -> Path:
+               shape: list[str], skills: bool = False, rehearsal: list[str] | None = None) -> Path:
     from distillgym.trainers.config import load_config
     from distillgym.trainers.loop import train
 
@@ -58,7 +58,7 @@ def warm_start(base: Path, out: Path, placement: str, iters: int, threads: int, 
                                        f"threads={threads}", f"privileged_at={placement}",
                                        "sft.teacher_prompt_copies=true",
                                        f"sft.skill_prompt_copies={str(skills).lower()}",
-                                       f"progress={str(progress).lower()}"])
+                                       f"progress={str(progress).lower()}", *(rehearsal or [])])
         train(cfg, acfg, resume=True)
         (out / "done").write_text("")
     return model
@@ -101,7 +101,7 @@ def expert_agreement(episodes: list[Any]) -> float | None:
 def one(placement: str, args: argparse.Namespace, base: Path, threads: int) -> dict[str, Any]:
     shape = episodes_shape(args.env, env_kwargs(args), args.max_tokens)
     model = warm_start(base, Path(args.out) / placement, placement, args.iters, threads, args.progress, shape,
-                       args.skills)
+                       args.skills, [f"sft.copy_rows={args.copy_rows}", f"sft.copy_gap={args.copy_gap}"])
     return score(model, placement, args.episodes, threads, args.env, env_kwargs(args), args.max_tokens, args.skills,
                  args.split)
 
@@ -138,6 +138,9 @@ def main() -> None:
                    "is on the training pool)")
     p.add_argument("--copy-steps", type=int, default=0,
                    help="copy warm-up steps for the fresh tiny preset (TinyConfig.copy_steps; ignored with --from)")
+    p.add_argument("--copy-rows", type=int, default=0,
+                   help="copy-task rows mixed into every SFT step (sft.copy_rows: a rehearsal of the warm-up)")
+    p.add_argument("--copy-gap", type=int, default=0, help="sft.copy_gap: the most tokens between span and repeat")
     p.add_argument("--out", default="runs/bench/teacher_view")
     p.add_argument("--no-progress", dest="progress", action="store_false")
     args = p.parse_args()
@@ -163,7 +166,8 @@ def main() -> None:
     print(markdown_table([*head, *(["with a skill %", "skill - plain"] if args.skills else [])], rows))
     write_json(Path(args.out) / "teacher_view.json", {
         "machine": machine(), "env": args.env, "env_kwargs": env_kwargs(args), "iters": args.iters,
-        "from": args.start, "copy_steps": args.copy_steps, "skills": args.skills, "split": args.split,
+        "from": args.start, "copy_steps": args.copy_steps,
+        "copy_rows": args.copy_rows, "copy_gap": args.copy_gap, "skills": args.skills, "split": args.split,
         "episodes": args.episodes, "results": results})
     print(json.dumps(results))
 

@@ -8,7 +8,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from distillgym.agents.warmup import copy_accuracy, copy_batch, copy_warmup, token_pool  # noqa: E402
+from distillgym.agents.warmup import copy_accuracy, copy_batch, copy_row, copy_warmup, token_pool  # noqa: E402
 
 
 class DigitTokenizer:
@@ -30,6 +30,21 @@ def test_copy_batch_repeats_a_span_and_labels_only_the_predictable_repeat() -> N
     assert token_pool(DigitTokenizer(), ["9 8 8 1 2 3 4 5 6", "12 9"]) == [1, 2, 3, 4, 5, 6, 8, 9, 12]
     with pytest.raises(ValueError, match="8 distinct tokens"):
         token_pool(DigitTokenizer(), ["1 2 3"])
+
+
+def test_copy_row_puts_a_window_of_the_text_between_span_and_repeat() -> None:
+    stream = list(range(100, 400))
+    rng = random.Random(3)
+    widths = []
+    for _ in range(200):
+        context, repeat = copy_row([5, 6, 7], rng, 6, stream, max_gap=50)
+        gap = context[6:]
+        assert len(repeat) == 6 and context[:6] == repeat and set(repeat) <= {5, 6, 7}
+        assert len(gap) <= 50 and (not gap or gap == stream[gap[0] - 100:gap[0] - 100 + len(gap)])  # a text window
+        widths.append(len(gap))
+    assert min(widths) < 10 and max(widths) > 40  # widths spread over 0..max_gap
+    context, repeat = copy_row([5, 6, 7], rng, 4, stream, max_gap=0)
+    assert context == repeat  # no gap: span + span, as the warm-up's rows
 
 
 def test_copy_batch_mixes_in_language_modelling_windows_of_the_text() -> None:

@@ -309,6 +309,37 @@ def test_training_survives_killed_sandbox_workers(tiny_dir: str, tmp_path: Path)
     assert killed  # workers live for whole episodes: the killer found some
 
 
+def test_sft_copy_rows_rehearse_copying_reproducibly(tiny_dir: str, tmp_path: Path) -> None:
+    """sft.copy_rows adds that many copy-task rows to a step, drawn from the step's own tokens, the same ones for the
+    same seed and iteration (a resumed run) and other ones for another iteration; bad values name the field."""
+    from distillgym.agents.policies import ExpertAgent
+    from distillgym.trainers import core, sft
+    from distillgym.trainers.loop import setup
+
+    cfg, acfg = load_config(None, quick(tiny_dir, tmp_path / "c", "algo=sft", "sft.successful_only=false",
+                                        "sft.copy_rows=5", "sft.copy_gap=30", "sft.copy_span=8"))
+    run = setup(cfg)
+    episodes = core.rollout(run, ExpertAgent(), [0, 1], 1)
+    samples = [s for ep in core.tokenize_demonstrations(run, episodes) for s in ep.samples(chain=False)]
+    rows = sft.copy_samples(samples, acfg, seed=0, iteration=3)
+    text = {t for s in samples for t in (*s.prompt_ids, *s.completion_ids)}
+    assert len(rows) == 5
+    for r in rows:
+        n = len(r.completion_ids)
+        assert 4 <= n <= 8 and r.prompt_ids[:n] == r.completion_ids and len(r.prompt_ids) - n <= 30
+        assert set(r.prompt_ids) <= text and r.loss_mask == [0] + [1] * (n - 1)
+    again = sft.copy_samples(samples, acfg, seed=0, iteration=3)
+    assert [(r.prompt_ids, r.completion_ids) for r in again] == [(r.prompt_ids, r.completion_ids) for r in rows]
+    other = sft.copy_samples(samples, acfg, seed=0, iteration=4)
+    assert [r.completion_ids for r in other] != [r.completion_ids for r in rows]
+    base = sft.iteration(run, dataclasses.replace(acfg, copy_rows=0), sft.setup(run, acfg))["samples"]
+    assert sft.iteration(run, acfg, sft.setup(run, acfg))["samples"] == base + 5
+    for bad, field_name in (("copy_span=2", "copy_span"), ("copy_rows=-1", "copy_rows")):
+        cfg, acfg = load_config(None, ["algo=sft", f"sft.{bad}"])
+        with pytest.raises(ValueError, match=rf"config field sft\.{field_name} must be"):
+            sft.setup(run, acfg)
+
+
 def test_sft_skill_prompt_copies(tiny_dir: str, tmp_path: Path) -> None:
     """With skill_prompt_copies, every demonstration is also imitated with its own skill (the expert summarizer's
     summary of it) after the last observation, the reply unchanged."""
