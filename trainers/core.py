@@ -353,6 +353,13 @@ def reply_text(action: str) -> str:
     return f"<action>{action}</action>"
 
 
+def demonstration_replies(tokenizer: Any, turns: Sequence[Any]) -> list[tuple[str, list[int]]]:
+    """Each turn's action as the reply a model would have written: (text, token ids ending with the end token)."""
+    end = [] if tokenizer.eos_token_id is None else [tokenizer.eos_token_id]
+    texts = [reply_text(turn.action) for turn in turns]
+    return [(text, [*tokenizer(text, add_special_tokens=False)["input_ids"], *end]) for text in texts]
+
+
 def tokenize_demonstrations(run: Run, episodes: Sequence[Episode], *,
                             privileged: Callable[[Episode, int], Any] | None = None) -> list[Episode]:
     """Copies of `episodes` whose token-less turns (experts, people) carry token ids: the reply
@@ -362,17 +369,12 @@ def tokenize_demonstrations(run: Run, episodes: Sequence[Episode], *,
     import dataclasses
 
     builder = run.builder()
-    eos = run.tokenizer.eos_token_id
     out: list[Episode] = []
     for ep in episodes:
         if all(t.completion_ids is not None for t in ep.turns):
             out.append(ep)
             continue
-        replies = []
-        for turn in ep.turns:
-            text = reply_text(turn.action)
-            ids = list(run.tokenizer(text, add_special_tokens=False)["input_ids"]) + ([eos] if eos is not None else [])
-            replies.append((text, ids))
+        replies = demonstration_replies(run.tokenizer, ep.turns)
         view = (lambda k, ep=ep: privileged(ep, k)) if privileged is not None else None
         prompts = builder.replay(ep.task, ep.turns, view, replies)
         turns = [dataclasses.replace(turn, prompt_ids=prompt, completion_ids=ids, logprobs=None,

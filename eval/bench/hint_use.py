@@ -36,22 +36,18 @@ def hint_use(model: Any, tokenizer: Any, env_id: str, env_kwargs: dict[str, Any]
     from distillgym.agents.rollout import collect
     from distillgym.envs.core.make import make_env
     from distillgym.envs.core.protocol import protocol_of
-    from distillgym.trainers.core import reply_text, step_privileged
+    from distillgym.trainers.core import demonstration_replies, step_privileged
 
     eps = collect(ExpertAgent(), env_id, episodes, split=split, num_envs=min(8, episodes), env_kwargs=env_kwargs,
                   progress=False)
     env = make_env(env_id, **env_kwargs)
     builder = PromptBuilder(tokenizer, protocol_of(env), history=history, privileged_at=placement)
     env.close()
-    eos = tokenizer.eos_token_id
     rows: dict[str, list[dict[str, float]]] = {c: [] for c in CONTEXTS}
     errors: dict[str, list[dict[str, str]]] = {c: [] for c in CONTEXTS}
     model.eval()
     for ep in eps:
-        replies = []
-        for turn in ep.turns:
-            text = reply_text(turn.action)
-            replies.append((text, [*tokenizer(text, add_special_tokens=False)["input_ids"], eos]))
+        replies = demonstration_replies(tokenizer, ep.turns)
         for context in CONTEXTS:
             view = (lambda k, ep=ep: step_privileged(ep, k)) if context == "privileged" else None
             for prompt, (_, reply) in zip(builder.replay(ep.task, ep.turns, view, replies), replies, strict=True):
