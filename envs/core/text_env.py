@@ -151,6 +151,10 @@ class TextEnv(gym.Env[str, str], Generic[ActT]):
         """Per-family extras, stored under the family's own key in `info`."""
         return {}
 
+    def resample_chance(self, seed: int) -> None:
+        """Draw what chance does next from `seed` instead of the task's own stream (search over a stochastic family
+        averages over outcomes this way). Deterministic families have no chance: nothing to do."""
+
     def invalid_feedback(self, action: object) -> str:
         return f"Invalid action {describe_action(action)}. Reply with one of the valid actions."
 

@@ -173,6 +173,10 @@ class Game2048Env(TextEnv[int]):
         self._rng = np.random.default_rng()
         self._rng.bit_generator.state = rng_state
 
+    def resample_chance(self, seed: int) -> None:
+        """The next spawns come from `seed` (a search's fresh chance; the task's own stream is left behind)."""
+        self._rng = np.random.default_rng(seed)
+
     def _extra_info(self) -> dict[str, Any]:
         n, tiles = self.size, [1 << e if e else 0 for e in self._cells]
         return {"score": self._score, "max_tile": max(tiles), "board": [tiles[i * n : (i + 1) * n] for i in range(n)]}
