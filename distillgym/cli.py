@@ -152,6 +152,63 @@ def expert(
     env.close()
 
 
+@app.command()
+def glad(
+    env_id: Annotated[str, typer.Argument(help="Environment id, e.g. Sokoban-6x6-2-v0 (prefix optional).")],
+    out: Annotated[str, typer.Option(help="JSONL file of the GLAD Episodes (each turn's chain in info['reply']).")],
+    tasks: Annotated[int, typer.Option(min=1, help="Training tasks 0..N-1 (offset by --first).")] = 100,
+    first: Annotated[int, typer.Option(min=0, help="First task index.")] = 0,
+    split: Annotated[str, typer.Option(help="train or test.")] = "train",
+    simulations: Annotated[int, typer.Option(min=1, help="MCTS simulations per move.")] = 100,
+    max_depth: Annotated[int, typer.Option(min=1, help="Deepest descent of the tree.")] = 20,
+    c_uct: Annotated[float, typer.Option(min=0.0, help="UCT exploration constant (Q normalized to [0, 1]).")] = 1.0,
+    gamma: Annotated[float, typer.Option(min=0.0, max=1.0, help="Discount of search returns and rollouts.")] = 0.95,
+    rollouts: Annotated[int, typer.Option(min=1, help="Leaf rollouts per evaluation.")] = 16,
+    horizon: Annotated[int, typer.Option(min=1, help="Steps per leaf rollout.")] = 50,
+    rollout_policy: Annotated[str, typer.Option(help="random | expert (with --rollout-noise).")] = "random",
+    rollout_noise: Annotated[float, typer.Option(min=0.0, max=1.0, help="Expert rollouts' random-move rate.")] = 0.1,
+    alternatives: Annotated[int, typer.Option(min=0, help="Runner-up moves each chain names.")] = 2,
+    lookahead: Annotated[int, typer.Option(min=0, help="Moves of the search's continuation each chain names.")] = 2,
+    max_steps: Annotated[int, typer.Option(min=0, help="Steps per episode (0: the env's limit).")] = 0,
+    writer: Annotated[str | None, typer.Option(help="A model (directory or HF name) that writes the chains from "
+                                                   "the search's facts; the template where it fails.")] = None,
+    dataset: Annotated[str | None, typer.Option(help="Also save a Hugging Face dataset to this directory.")] = None,
+    seed: Annotated[int, typer.Option(help="Seeds the searches.")] = 0,
+    option: OptionList = None,
+) -> None:
+    """GLAD: search every move of seeded tasks with MCTS, compress each search into a causal chain ending in the
+    chosen move, and save the episodes for SFT (`distillgym train algo=sft sft.data=OUT max_tokens=96`)."""
+    from distillgym.agents.glad import GladConfig, glad_episodes
+    from distillgym.eval.export import to_dataset, write_jsonl
+
+    if rollout_policy not in ("random", "expert"):
+        raise typer.BadParameter(f"must be random or expert, got {rollout_policy!r}", param_hint="--rollout-policy")
+    env = _make(env_id, option)
+    cfg = GladConfig(simulations=simulations, max_depth=max_depth, c_uct=c_uct, gamma=gamma, rollouts=rollouts,
+                     horizon=horizon, rollout_policy=rollout_policy, rollout_noise=rollout_noise,
+                     alternatives=alternatives, lookahead=lookahead, max_steps=max_steps)
+    backend = None
+    if writer is not None:
+        from distillgym.agents.generation import TransformersBackend
+        from distillgym.agents.models import load
+
+        model, tokenizer = load(writer)
+        backend = TransformersBackend(model, tokenizer, batch_size=1, name=writer)
+    start = time.perf_counter()
+    try:
+        episodes = glad_episodes(env, range(first, first + tasks), split=split, cfg=cfg, backend=backend, seed=seed)
+    finally:
+        env.close()
+    path = write_jsonl(episodes, out)
+    if dataset:
+        to_dataset(episodes).save_to_disk(dataset)
+    wins = sum(e.success for e in episodes)
+    steps = sum(e.num_steps for e in episodes)
+    by_model = sum(e.meta.get("chains_by_model", 0) for e in episodes)
+    typer.echo(f"{len(episodes)} episodes ({wins} solved, {steps} chains, {by_model} written by the model) -> {path} "
+               f"in {time.perf_counter() - start:.1f} s")
+
+
 @app.command("eval")
 def eval_command(
     agent: Annotated[

@@ -354,9 +354,12 @@ def reply_text(action: str) -> str:
 
 
 def demonstration_replies(tokenizer: Any, turns: Sequence[Any]) -> list[tuple[str, list[int]]]:
-    """Each turn's action as the reply a model would have written: (text, token ids ending with the end token)."""
+    """Each turn's reply as a model would have written it: (text, token ids ending with the end token). The text is
+    the turn's recorded `info["reply"]` when it has one (a GLAD chain, a person's words), else
+    `<action>ACTION</action>`."""
     end = [] if tokenizer.eos_token_id is None else [tokenizer.eos_token_id]
-    texts = [reply_text(turn.action) for turn in turns]
+    texts = [turn.info["reply"] if isinstance(turn.info.get("reply"), str) else reply_text(turn.action)
+             for turn in turns]
     return [(text, [*tokenizer(text, add_special_tokens=False)["input_ids"], *end]) for text in texts]
 
 

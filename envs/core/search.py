@@ -285,7 +285,8 @@ def mcts(
                 env_steps += 1
                 if expanding:
                     node.children[action] = Node(action, node.depth + 1, terminal=bool(terminated or truncated),
-                                                 success=bool(info.get("success")), feedback=str(info.get("feedback", "")))
+                                                 success=bool(info.get("success")),
+                                                 feedback=str(info.get("feedback", "")))
                 node = node.children[action]
                 path.append(node)
                 rewards.append(float(r))
