@@ -17,6 +17,8 @@ _MODULES = {
     "opsd": "distillgym.trainers.opsd",
     "pi_distill": "distillgym.trainers.pi_distill",
     "skill_sd": "distillgym.trainers.skill_sd",
+    "mc_grpo": "distillgym.trainers.mc_grpo",
+    "mc_ppo": "distillgym.trainers.mc_ppo",
 }
 
 #: One line per algorithm, for `distillgym train --help` (kept here so that listing them imports no torch).
@@ -27,6 +29,8 @@ SUMMARIES = {
     "opsd": "on-policy self-distillation: the teacher is the model itself, shown the step's privileged info",
     "pi_distill": "pi-Distill: one model trained as a privileged teacher and as the student on the teacher's samples",
     "skill_sd": "Skill-SD: GRPO plus distillation toward the model with a retrieved skill in its prompt",
+    "mc_grpo": "ProAct's MC-GRPO: G replies per visited state, each rewarded by a Monte-Carlo Q (step, traj variants)",
+    "mc_ppo": "ProAct's MC-PPO: PPO with turn-level TD(0) advantages from a value head blended with a Monte-Carlo V",
 }
 
 if set(SUMMARIES) != set(_MODULES):

@@ -51,6 +51,7 @@ class Clip:
 
     clip_low: float = opt(0.2, "PPO clip below 1: ratios >= 1 - clip_low")
     clip_high: float = opt(0.2, "PPO clip above 1: ratios <= 1 + clip_high (DAPO's clip-higher uses 0.28)")
+    ratio_cap: float = opt(0.0, "drop tokens whose ratio pi/pi_old exceeds this from the loss (0: off; ProAct: 5)")
 
 
 @dataclass
@@ -65,7 +66,8 @@ class Distill:
 class TrainConfig:
     """Fields every algorithm shares (`distillgym train --help-config` lists them with their documentation)."""
 
-    algo: str = opt("grpo", "sft | grpo | opd | opsd | pi_distill | skill_sd (distillgym train --help: what each is)")
+    algo: str = opt("grpo", "sft | grpo | opd | opsd | pi_distill | skill_sd | mc_grpo | mc_ppo (distillgym train "
+                    "--help: what each is)")
     env: str = opt("Sokoban-6x6-1-v0", "a registered id (with or without 'distillgym/') or an entry point "
                    "'package.module:EnvClass'")
     env_kwargs: dict[str, Any] = opt(factory=dict, help="passed to the env's constructor (e.g. max_steps)")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import torch
 
@@ -69,7 +69,22 @@ def token_samples(episodes: list, per_turn: list[list[float]], *, drop_zero: boo
 ExtraLoss = Callable[[core.Micro, torch.Tensor, core.Batch], tuple[torch.Tensor, dict[str, float]]]
 
 
-def policy_gradient_step(run: core.Run, samples: list, advantages: list[list[float]], cfg: Config,
+class PGConfig(Protocol):
+    """The fields a policy-gradient step reads (any algorithm's config that has them)."""
+
+    @property
+    def clip_low(self) -> float: ...
+    @property
+    def clip_high(self) -> float: ...
+    @property
+    def ratio_cap(self) -> float: ...
+    @property
+    def kl_coef(self) -> float: ...
+    @property
+    def loss_agg(self) -> str: ...
+
+
+def policy_gradient_step(run: core.Run, samples: list, advantages: list[list[float]], cfg: PGConfig,
                          extra: ExtraLoss | None = None, reference: Any = None, **columns: list[Any]) -> dict:
     """The clipped-surrogate update over `samples` with per-token `advantages` (shared with other trainers), with
     `cfg.kl_coef` x k3 KL to `reference` when given. `extra(micro, logp, batch)` adds a per-token term to the loss
@@ -80,7 +95,7 @@ def policy_gradient_step(run: core.Run, samples: list, advantages: list[list[flo
         batch = core.make_batch(micro.samples, run.device, micro.cols["advantages"])
         logp, _ = core.logprobs(run.model, micro.samples, run.pad_id)
         per_token, clipped = clipped_pg(logp, batch.old_logp, batch.advantages, clip_low=cfg.clip_low,
-                                        clip_high=cfg.clip_high)
+                                        clip_high=cfg.clip_high, ratio_cap=cfg.ratio_cap)
         metrics = {}
         if cfg.kl_coef and reference is not None:
             with torch.no_grad():

@@ -55,10 +55,13 @@ def clipped_pg(
     *,
     clip_low: float = 0.2,
     clip_high: float = 0.2,
+    ratio_cap: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """PPO's clipped surrogate per token: -min(rho A, clip(rho, 1-clip_low, 1+clip_high) A), rho = pi/pi_old.
 
-    advantages: [B] (one per sequence) or [B, T]. Returns (per-token loss, per-token clipped indicator).
+    advantages: [B] (one per sequence) or [B, T]. With `ratio_cap` > 0, tokens whose rho exceeds it drop out of the
+    loss (value and gradient 0: AReaL's behaviour-importance cap, which ProAct sets to 5). Returns (per-token loss,
+    per-token clipped indicator).
     """
     if advantages.dim() == logp.dim() - 1:
         advantages = advantages.unsqueeze(-1)
@@ -66,6 +69,8 @@ def clipped_pg(
     unclipped = ratio * advantages
     clipped = torch.clamp(ratio, 1 - clip_low, 1 + clip_high) * advantages
     loss = -torch.minimum(unclipped, clipped)
+    if ratio_cap > 0:
+        loss = torch.where(ratio.detach() > ratio_cap, torch.zeros_like(loss), loss)
     return loss, (clipped < unclipped).to(logp.dtype)
 
 

@@ -88,7 +88,8 @@ def _pg_with_kl_loss(run: core.Run, samples: list, prompts: list, token_adv: lis
         with torch.no_grad():
             _, t_logits = core.logprobs(teacher, micro.samples, run.pad_id, prompts=micro.cols["teacher_prompts"],
                                         logits=True)
-        pg, _ = clipped_pg(logp, batch.old_logp, batch.advantages, clip_low=cfg.clip_low, clip_high=cfg.clip_high)
+        pg, _ = clipped_pg(logp, batch.old_logp, batch.advantages, clip_low=cfg.clip_low, clip_high=cfg.clip_high,
+                           ratio_cap=cfg.ratio_cap)
         kl = kl_full(logits, t_logits)
         per_token = pg + cfg.kl_coef * kl
         m = batch.mask.sum().clamp(min=1)

@@ -83,9 +83,9 @@ def iteration(run: core.Run, cfg: Config, state: core.AlgoState) -> dict[str, fl
         s_logp, s_logits = core.logprobs(run.model, micro.samples, run.pad_id, prompts=micro.cols["student_prompts"],
                                          logits=True)
         teacher_loss, _ = clipped_pg(t_logp, batch.old_logp, batch.advantages, clip_low=cfg.clip_low,
-                                     clip_high=cfg.clip_high)
+                                     clip_high=cfg.clip_high, ratio_cap=cfg.ratio_cap)
         student_pg, _ = clipped_pg(s_logp, t_logp.detach(), batch.advantages, clip_low=cfg.clip_low,
-                                   clip_high=cfg.clip_high)
+                                   clip_high=cfg.clip_high, ratio_cap=cfg.ratio_cap)
         student_loss = student_pg + cfg.kl_coef * kl_full(t_logits.detach(), s_logits)
         student_loss = student_loss * torch.tensor(micro.cols["student_weight"], device=run.device)[:, None]
         per_token = alpha * teacher_loss + (1 - alpha) * student_loss

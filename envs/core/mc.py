@@ -8,7 +8,7 @@ with a few array operations per step instead of a Python loop per rollout.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -88,8 +88,11 @@ def mc_q_values(
     gamma: float = 0.95,
     policy: RolloutPolicy | None = None,
     seed: int | None = None,
+    actions: Sequence[str] | None = None,
 ) -> dict[str, float]:
-    """Monte-Carlo Q(s, a) for every action that changes the current state of `env` (a distillgym env).
+    """Monte-Carlo Q(s, a) for every action that changes the current state of `env` (a distillgym env), or for the
+    named `actions` (any of the simulator's action names: a move that changes nothing gets its penalty, then the
+    rollout from the unchanged state).
 
     The env itself is not touched: the rollouts run on the family's batch simulator, from a copy of the current
     state. ProAct's reference settings: M=1000, horizon 1000 and gamma 0.9 for 2048; horizon 200 and gamma 0.95
@@ -103,12 +106,55 @@ def mc_q_values(
     if not 0.0 <= gamma <= 1.0:
         raise ValueError(f"gamma must be in [0, 1], got {gamma}")
     sim: BatchSimulator = env.unwrapped.batch_simulator()
-    actions = sim.root_actions()
-    if not actions:
+    if actions is None:
+        chosen = sim.root_actions()
+    else:
+        unknown = [a for a in actions if a not in sim.action_names]
+        if unknown:
+            raise ValueError(f"unknown action(s) {unknown}: the simulator's actions are {list(sim.action_names)}")
+        chosen = [sim.action_names.index(a) for a in actions]
+    if not chosen:
         return {}
     rng = np.random.default_rng(seed)
-    batch = sim.replicate(len(actions) * num_rollouts)
-    first = np.repeat(np.asarray(actions, dtype=np.int64), num_rollouts)
+    batch = sim.replicate(len(chosen) * num_rollouts)
+    first = np.repeat(np.asarray(chosen, dtype=np.int64), num_rollouts)
     returns = rollout_returns(sim, batch, first, horizon=horizon, gamma=gamma, rng=rng, policy=policy)
-    q = returns.reshape(len(actions), num_rollouts).mean(axis=1)
-    return {sim.action_names[a]: float(v) for a, v in zip(actions, q, strict=True)}
+    q = returns.reshape(len(chosen), num_rollouts).mean(axis=1)
+    return {sim.action_names[a]: float(v) for a, v in zip(chosen, q, strict=True)}
+
+
+#: A rollout policy that acts in a live env: (unwrapped env, rng) -> action text.
+EnvPolicy = Callable[[Any, np.random.Generator], str]
+
+
+def env_returns(
+    env: Any,
+    policy: EnvPolicy,
+    *,
+    first_action: str | None = None,
+    num_rollouts: int = 16,
+    horizon: int = 50,
+    gamma: float = 0.95,
+    rng: np.random.Generator,
+) -> float:
+    """Mean discounted return of `num_rollouts` rollouts through the env itself (snapshot / restore; for families
+    without a batch simulator, or policies a simulator cannot run: the expert, a model): `first_action`, when given,
+    then `policy` for up to `horizon` steps in total. The env ends where it began."""
+    base = env.unwrapped
+    start = base.snapshot()
+    total = 0.0
+    try:
+        for _ in range(num_rollouts):
+            base.restore(start)
+            ret, discount = 0.0, 1.0
+            for t in range(horizon):
+                action = first_action if t == 0 and first_action is not None else policy(base, rng)
+                _, r, terminated, truncated, _ = base.step(action)
+                ret += discount * float(r)
+                discount *= gamma
+                if terminated or truncated:
+                    break
+            total += ret
+    finally:
+        base.restore(start)
+    return total / num_rollouts

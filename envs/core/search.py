@@ -25,11 +25,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from distillgym.envs.core.mc import rollout_returns
+from distillgym.envs.core.mc import EnvPolicy, env_returns, rollout_returns
 from distillgym.envs.core.protocol import protocol_of
 
-#: A rollout policy over a live env: (unwrapped env, rng) -> action text.
-EnvPolicy = Callable[[Any, np.random.Generator], str]
 #: A leaf value estimate: (unwrapped env at the leaf, rng) -> value.
 ValueFn = Callable[[Any, np.random.Generator], float]
 
@@ -187,22 +185,9 @@ class _Evaluator:
         return self._through_env(rng)
 
     def _through_env(self, rng: np.random.Generator) -> float:
-        env = self.env
-        start = env.snapshot()
-        total = 0.0
-        for _ in range(self.rollouts):
-            env.restore(start)
-            ret, discount = 0.0, 1.0
-            for _ in range(self.horizon):
-                _, r, terminated, truncated, _ = env.step(self.policy(env, rng))
-                self.steps += 1
-                ret += discount * r
-                discount *= self.gamma
-                if terminated or truncated:
-                    break
-            total += ret
-        env.restore(start)
-        return total / self.rollouts
+        self.steps += self.rollouts * self.horizon  # an upper bound: finished rollouts stop early
+        return env_returns(self.env, self.policy, num_rollouts=self.rollouts, horizon=self.horizon, gamma=self.gamma,
+                           rng=rng)
 
 
 def mcts(

@@ -38,6 +38,9 @@ ALGO_ARGS = {
         "pi_distill.alpha_anneal_iters=2",
     ],
     "skill_sd": ["skill_sd.lmbda=0.5"],
+    "mc_grpo": ["mc_grpo.mc_rollouts=16", "mc_grpo.mc_horizon=5", "mc_grpo.states_per_iter=2",
+                "mc_grpo.samples_per_state=2"],
+    "mc_ppo": ["mc_ppo.mc_rollouts=16", "mc_ppo.mc_horizon=5"],
 }
 
 
@@ -49,7 +52,10 @@ def test_every_algorithm_runs_on_every_family(algo: str, env: str, tiny_dir: str
     run = train(cfg, acfg)
     metrics = read_metrics(tmp_path)
     assert [m["iteration"] for m in metrics] == [0, 1, 2]
-    assert all("loss" in m for m in metrics[1:]), metrics
+    if algo == "mc_grpo":  # an untrained model names no move: every reply gets the same invalid reward, no update
+        assert all(m["states"] == 2 and m["samples"] == 0 for m in metrics[1:]), metrics
+    else:
+        assert all("loss" in m for m in metrics[1:]), metrics
     assert "eval/success" in metrics[0] and "eval/success" in metrics[-1]
     if algo in ("opsd", "pi_distill", "skill_sd"):  # self-teachers: the teacher's view beside the student's
         for m in (metrics[0], metrics[-1]):
@@ -57,7 +63,8 @@ def test_every_algorithm_runs_on_every_family(algo: str, env: str, tiny_dir: str
     else:
         assert "eval/teacher_gap" not in metrics[0]
     after = run.model.state_dict()
-    if algo not in ("grpo", "skill_sd"):  # an untrained model fails every episode alike: GRPO's advantages are 0
+    # an untrained model fails every episode alike: GRPO's (and MC-GRPO's) advantages are 0
+    if algo not in ("grpo", "skill_sd", "mc_grpo"):
         # (Skill-SD's distillation term needs skills, which the first iteration's summaries only start to write)
         assert any(not torch.equal(before[k], after[k]) for k in before), "training changed no weight"
     assert (tmp_path / "model" / "config.json").is_file() and (tmp_path / "learning_curve.png").is_file()
