@@ -177,6 +177,8 @@ def collect(
                 slot.observation, slot.info = obs, info
                 if terminated or truncated:
                     slot.episode.success = bool(info.get("success", False))
+                    if isinstance(info.get(family), dict):  # the family's extras at the end (2048's score, max tile)
+                        slot.episode.meta["final"] = _json_safe(info[family])
                     episodes[slot.index] = slot.episode
                     slot.episode = None
                     bar.update(1)

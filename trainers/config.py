@@ -105,6 +105,8 @@ class TrainConfig:
     eval_every: int = opt(5, 'evaluate on held-out test tasks every N iterations (0: only at the end)')
     eval_episodes: int = opt(32, 'test tasks per evaluation')
     eval_temperature: float = opt(0.0, 'sampling temperature at evaluation (0: greedy)')
+    eval_at_start: bool = opt(True, "evaluate the starting model (iteration 0) too; off when it was just evaluated "
+                              "elsewhere (a warm start's own run)")
     eval_teacher: bool = opt(True, "self-distillation: also evaluate the teacher's view (eval/teacher_success, _gap)")
     checkpoint_every: int = opt(1, 'save a checkpoint every N iterations (the last one is always saved)')
     keep_checkpoints: int = opt(2, 'how many recent checkpoints to keep')

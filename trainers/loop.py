@@ -78,6 +78,9 @@ def evaluate(run: Run, episodes: int | None = None, teacher: Any = None) -> dict
         "eval/steps": float(np.mean([e.num_steps for e in eps])),
         "eval/invalid": float(np.mean([t.invalid_action for e in eps for t in e.turns] or [0.0])),
     }
+    tiles = [e.meta["final"]["max_tile"] for e in eps if "max_tile" in e.meta.get("final", {})]
+    if tiles:  # 2048: the largest tile made, beside the score (eval/return)
+        out["eval/max_tile"] = float(np.mean(tiles))
     if teacher is not None and teacher is not False:
         taught = float(np.mean([e.success for e in play(teacher)]))
         out.update({"eval/teacher_success": taught, "eval/teacher_gap": taught - out["eval/success"]})
@@ -149,7 +152,7 @@ def train(cfg: TrainConfig, algo_cfg: Any, *, resume: bool = False) -> Run:
     (run.out / "config.json").write_text(json.dumps({"config": to_dict(cfg), "algo_config": to_dict(algo_cfg)},
                                                     indent=2, default=str))
     logger = Logger(run, run.iteration)
-    if run.iteration == 0:
+    if run.iteration == 0 and cfg.eval_at_start:
         start = evaluate(run, teacher=teacher_context(algo, run, algo_cfg, state))
         logger.log({"iteration": 0, "env_steps": 0, "gen_tokens": 0, **start})
     bar = tqdm(total=cfg.iterations, initial=run.iteration, desc=f"{cfg.algo} on {cfg.env}", unit="it",

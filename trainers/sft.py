@@ -8,6 +8,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 from distillgym.agents.policies import ExpertAgent
@@ -85,13 +86,24 @@ def copy_samples(samples: list[Sample], cfg: Config, seed: int, iteration: int) 
     return out
 
 
+def file_batch(pool: list[Episode], k: int, seed: int, iteration: int) -> list[Episode]:
+    """The `k` demonstrations of an iteration from a file's `pool`: epoch after epoch through the pool, each epoch in
+    its own order drawn from the seed (so seeds differ, and a resumed run draws the same ones)."""
+    if not pool:
+        raise ValueError("sft.data holds no episodes")
+    out = []
+    for j in range(iteration * k, (iteration + 1) * k):
+        epoch, pos = divmod(j, len(pool))
+        order = np.random.default_rng([seed, epoch, 13]).permutation(len(pool))
+        out.append(pool[int(order[pos])])
+    return out
+
+
 def iteration(run: core.Run, cfg: Config, state: State) -> dict[str, float]:
     if cfg.data == "expert":
         episodes = core.rollout(run, ExpertAgent(), core.train_tasks(run.cfg, run.iteration), 1)
     else:
-        pool = state.demonstrations
-        k = run.cfg.tasks_per_iter
-        episodes = [pool[(run.iteration * k + i) % len(pool)] for i in range(k)]
+        episodes = file_batch(state.demonstrations, run.cfg.tasks_per_iter, run.cfg.seed, run.iteration)
     if cfg.successful_only:
         episodes = [e for e in episodes if e.success]
     samples = [s for ep in core.tokenize_demonstrations(run, episodes) for s in ep.samples(chain=False)]

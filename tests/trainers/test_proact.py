@@ -144,3 +144,16 @@ def test_mc_ppo_blends_the_head_with_v_mc_and_checkpoints_the_head(tiny_dir: str
     saved = torch.load(sorted((tmp_path / "checkpoints").glob("ckpt-*"))[-1] / "state.pt", weights_only=False)
     assert torch.equal(saved["algo_state"]["head"]["weight"], run.state.head.weight.detach().cpu())
     assert "head_optimizer" in saved["algo_state"]
+
+
+def test_sft_file_batches_visit_every_demonstration_once_per_epoch_in_a_seeded_order() -> None:
+    from distillgym.trainers.sft import file_batch
+    from distillgym.types import Episode
+
+    pool = [Episode("e", i, i, "train", "", "") for i in range(10)]
+    seen = [e.task_index for it in range(5) for e in file_batch(pool, 4, seed=0, iteration=it)]
+    assert sorted(seen[:10]) == list(range(10)) and sorted(seen[10:20]) == list(range(10))  # epochs
+    other = [e.task_index for it in range(5) for e in file_batch(pool, 4, seed=1, iteration=it)]
+    assert other != seen and seen == [e.task_index for it in range(5) for e in file_batch(pool, 4, 0, it)]
+    with pytest.raises(ValueError, match="no episodes"):
+        file_batch([], 4, 0, 0)

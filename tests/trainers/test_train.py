@@ -109,7 +109,7 @@ def test_config_errors_name_the_field(tmp_path: Path) -> None:
     path.write_text("algo: sft\nlr: 3e-3\nsft:\n  successful_only: false\n")
     cfg, acfg = load_config(path, ["iterations=4"])
     assert (cfg.algo, cfg.lr, cfg.iterations, acfg.successful_only) == ("sft", 0.003, 4, False)
-    assert set(ALGORITHMS) == {"sft", "grpo", "opd", "opsd", "pi_distill", "skill_sd"}
+    assert set(ALGORITHMS) == {"sft", "grpo", "opd", "opsd", "pi_distill", "skill_sd", "mc_grpo", "mc_ppo"}
 
 
 def test_killed_run_resumes_exactly(tiny_dir: str, tmp_path: Path) -> None:
