@@ -107,8 +107,13 @@ class StateCritic:
         return int(np.random.SeedSequence([self.seed, *name.encode()]).generate_state(1)[0])
 
     def legal_q(self) -> dict[str, float]:
-        """Q_MC of every legal action of the state (the all-same-action fallback's reference)."""
-        return {a: self.q(a) for a in legal_actions(self.base)}
+        """Q_MC of every legal action of the state (the all-same-action fallback's reference); empty for a family
+        that enumerates none (Apps' free-form code: the fallback has no reference there)."""
+        try:
+            actions = legal_actions(self.base)
+        except ValueError:
+            return {}
+        return {a: self.q(a) for a in actions}
 
     def v(self) -> float:
         """V_MC(s): the mean discounted return of `mc_policy` from s (uniformly random first moves too)."""

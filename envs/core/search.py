@@ -53,13 +53,16 @@ def random_policy(env: Any, rng: np.random.Generator) -> str:
 
 def expert_policy(noise: float = 0.0) -> EnvPolicy:
     """The family's expert, replaced by a uniformly random legal action with probability `noise` (and where the
-    expert has no move)."""
+    expert has no move). A family of free-form actions (Apps' code cells) has no random move: the expert's stands."""
     if not 0.0 <= noise <= 1.0:
         raise ValueError(f"expert noise must be in [0, 1], got {noise}")
 
     def policy(env: Any, rng: np.random.Generator) -> str:
         if noise and rng.random() < noise:
-            return random_policy(env, rng)
+            try:
+                return random_policy(env, rng)
+            except ValueError:
+                pass
         action = env.expert_action()
         return action if action is not None else random_policy(env, rng)
 

@@ -157,3 +157,24 @@ def test_sft_file_batches_visit_every_demonstration_once_per_epoch_in_a_seeded_o
     assert other != seen and seen == [e.task_index for it in range(5) for e in file_batch(pool, 4, 0, it)]
     with pytest.raises(ValueError, match="no episodes"):
         file_batch([], 4, 0, 0)
+
+
+@pytest.mark.parametrize("env", ["Household-v0", "Apps-v0"])
+@pytest.mark.parametrize("algo", ["mc_grpo", "mc_ppo"])
+def test_mc_critic_trainers_run_on_families_without_a_simulator(algo: str, env: str, tiny_dir: str,
+                                                                 tmp_path: Path) -> None:
+    """Household and Apps have no batch simulator: the critic rolls out the expert (with noise) through snapshots."""
+    args = [f"model={tiny_dir}", f"out_dir={tmp_path}", f"algo={algo}", f"env={env}", "iterations=1",
+            "tasks_per_iter=2", "group_size=1", "num_envs=2", "max_tokens=6", "eval_episodes=2", "eval_every=0",
+            "env_kwargs.max_steps=2", "progress=false", "tensorboard=false", "threads=1", "eval_at_start=false",
+            f"{algo}.mc_policy=expert", f"{algo}.mc_rollouts=2", f"{algo}.mc_horizon=3"]
+    if algo == "mc_grpo":
+        args += ["mc_grpo.states_per_iter=2", "mc_grpo.samples_per_state=2"]
+    cfg, acfg = load_config(None, args)
+    train(cfg, acfg)
+    metrics = read_metrics(tmp_path)
+    assert [m["iteration"] for m in metrics] == [1] and "eval/success" in metrics[0]
+    if algo == "mc_ppo":  # V_MC at every visited state (2 episodes of 2 steps, plus their last states)
+        assert metrics[0]["mc/sim_steps"] > 0 and metrics[0]["samples"] == 4
+    else:
+        assert metrics[0]["states"] == 2
