@@ -67,7 +67,11 @@ def test_glad_episodes_win_and_every_chain_ends_in_the_move_played(tmp_path: Pat
             *_, info = replay.step(turn.action)
         assert info["success"]
     path = write_jsonl(episodes, tmp_path / "glad.jsonl")
-    assert [e.turns[0].info["reply"] for e in read_jsonl(path)] == [e.turns[0].info["reply"] for e in episodes]
+    assert read_jsonl(path) == episodes
+    pytest.importorskip("datasets")
+    from distillgym.eval.export import from_dataset, to_dataset
+
+    assert from_dataset(to_dataset(episodes)) == episodes
 
 
 class ScriptedBackend:

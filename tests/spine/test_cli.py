@@ -78,3 +78,21 @@ def test_train_help_names_every_algorithm_and_help_config_documents_their_fields
     assert len(fields) > 60 and all(len(line.split("    # ", 1)[-1].strip()) > 8 for line in fields), [
         line for line in fields if len(line.split("    # ", 1)[-1].strip()) <= 8]
     assert any(line.startswith("  variant = 'jsd'") and "[one of: jsd, rl]" in line for line in fields)
+
+
+def test_glad_command_writes_chains_and_rejects_bad_options(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from distillgym.eval.export import read_jsonl
+
+    out = Path(str(tmp_path)) / "glad.jsonl"
+    result = runner.invoke(app, ["glad", "Sokoban-6x6-1-v0", "--out", str(out), "--tasks", "2", "--simulations", "30"])
+    assert result.exit_code == 0, result.output
+    assert "2 episodes (2 solved" in result.output
+    episodes = read_jsonl(out)
+    assert [e.task_index for e in episodes] == [0, 1] and all(e.agent == "glad" for e in episodes)
+    assert all(t.info["reply"].endswith(f"<action>{t.action}</action>") for e in episodes for t in e.turns)
+    bad = runner.invoke(app, ["glad", "Sokoban-6x6-1-v0", "--out", str(out), "--rollout-policy", "greedy"])
+    assert bad.exit_code != 0 and "random or expert" in bad.output
+    unknown = runner.invoke(app, ["glad", "Sokobam-v0", "--out", str(out)])
+    assert unknown.exit_code != 0 and "unknown environment" in unknown.output
