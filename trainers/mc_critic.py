@@ -8,6 +8,7 @@ where a random walk rarely reaches the goal (and what costs: every rollout step 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -45,18 +46,25 @@ def check(cfg: MCCritic, where: str) -> None:
         raise ValueError(f"config field {where}mc_noise must be in [0, 1], got {cfg.mc_noise}")
 
 
-def goto(env: Any, episode: Episode, turn: int) -> None:
-    """Put `env` where `episode` stood before its turn `turn` (turn = num_steps: after the last one): reset to its
-    task, then replay its actions (every family is deterministic in the task and the actions)."""
-    base = env.unwrapped
+def walk(env: Any, episode: Episode) -> Iterator[int]:
+    """Put `env` at each state of `episode` in turn: yields t with the env where the episode stood before its turn t,
+    then (t = num_steps) after its last turn. Reset to its task, then its actions replayed (every family is
+    deterministic in the task and the actions; a different observation is an error, not a silently wrong value)."""
     obs, _ = env.reset(options={"split": episode.split, "task_index": episode.task_index})
-    for t in episode.turns[:turn]:
-        obs, *_ = env.step(t.action)
-    expected = episode.turns[turn].observation if turn < episode.num_steps else None
-    if expected is not None and obs != expected:
-        raise RuntimeError(f"replaying task {episode.task_index} of {episode.env_id} to turn {turn} gave another "
-                           "observation than the episode recorded: the env is not deterministic in its actions")
-    del base
+    for t, turn in enumerate(episode.turns):
+        if obs != turn.observation:
+            raise RuntimeError(f"replaying task {episode.task_index} of {episode.env_id} to turn {t} gave another "
+                               "observation than the episode recorded: the env is not deterministic in its actions")
+        yield t
+        obs, *_ = env.step(turn.action)
+    yield episode.num_steps
+
+
+def goto(env: Any, episode: Episode, turn: int) -> None:
+    """Put `env` where `episode` stood before its turn `turn` (`walk`'s states)."""
+    for t in walk(env, episode):
+        if t == turn:
+            return
 
 
 class StateCritic:

@@ -108,13 +108,13 @@ def prompt_features(run: core.Run, prompts: Sequence[Sequence[int]]) -> torch.Te
 
 def mc_values(env: Any, episode: Episode, cfg: Config, seed: int) -> tuple[list[float], float, int]:
     """V_MC at each of the episode's states before a turn, and after its last turn (0 when it terminated); and the
-    simulated steps spent."""
+    simulated steps spent. One replay of the episode."""
     out, spent = [], 0
-    for t in range(episode.num_steps + 1):
-        if t == episode.num_steps and episode.turns and episode.turns[-1].terminated:
+    terminated = bool(episode.turns and episode.turns[-1].terminated)
+    for t in mc_critic.walk(env, episode):
+        if t == episode.num_steps and terminated:
             out.append(0.0)
             break
-        mc_critic.goto(env, episode, t)
         critic = mc_critic.StateCritic(env, cfg, int(np.random.SeedSequence([seed, t]).generate_state(1)[0]))
         out.append(critic.v())
         spent += critic.sim_steps

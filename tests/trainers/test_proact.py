@@ -178,3 +178,27 @@ def test_mc_critic_trainers_run_on_families_without_a_simulator(algo: str, env: 
         assert metrics[0]["mc/sim_steps"] > 0 and metrics[0]["samples"] == 4
     else:
         assert metrics[0]["states"] == 2
+
+
+def test_states_are_replayed_from_episodes_and_a_mismatch_is_an_error() -> None:
+    import dataclasses
+
+    import gymnasium as gym
+
+    from distillgym.agents.policies import ExpertAgent
+    from distillgym.agents.rollout import collect
+
+    ep = collect(ExpertAgent(), "Sokoban-6x6-2-v0", [5], split="train", progress=False)[0]
+    env = gym.make("distillgym/Sokoban-6x6-2-v0")
+    seen = []
+    for t in mc_critic.walk(env, ep):
+        seen.append(t)
+        if t < ep.num_steps:
+            assert env.unwrapped.last_observation == ep.turns[t].observation
+    assert seen == list(range(ep.num_steps + 1)) and env.unwrapped.is_success()
+    mc_critic.goto(env, ep, 1)
+    assert env.unwrapped.steps == 1
+    wrong = dataclasses.replace(ep, turns=[dataclasses.replace(ep.turns[0], observation="another room"),
+                                           *ep.turns[1:]])
+    with pytest.raises(RuntimeError, match="not deterministic"):
+        mc_critic.goto(env, wrong, 1)
