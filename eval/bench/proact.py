@@ -199,6 +199,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--rl-iters", type=int, default=10)
     p.add_argument("--eval-every", type=int, default=5)
     p.add_argument("--glad-tasks", type=int, default=200)
+    p.add_argument("--glad-from", default=None, help="a directory holding glad.jsonl and glad_cost.json to reuse")
+    p.add_argument("--base", default=None, help="start every SFT stage from this model (default: a fresh tiny one)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--set", nargs="*", default=[], help="more KEY=VALUE overrides of every run")
     p.add_argument("--out", default=None)
@@ -208,12 +210,19 @@ def main(argv: list[str] | None = None) -> None:
     task = TASKS[args.task]
     args.out = args.out or f"runs/bench/proact_{args.task}"
     root = Path(args.out)
-    base = root / "shared" / "base"
+    base = Path(args.base) if args.base else root / "shared" / "base"
     if not (base / "config.json").is_file():
         from distillgym.agents.models import TinyConfig, build_tiny
 
         build_tiny(TinyConfig(seed=0, families=("sokoban", "2048")), out_dir=base)
-    data = glad_data(task, root / "shared", args.glad_tasks, args.progress)
+    shared = root / "shared"
+    if args.glad_from and not (shared / "glad.jsonl").is_file():  # reuse a data set built by another run
+        import shutil
+
+        shared.mkdir(parents=True, exist_ok=True)
+        for name in ("glad.jsonl", "glad_cost.json"):
+            shutil.copy2(Path(args.glad_from) / name, shared / name)
+    data = glad_data(task, shared, args.glad_tasks, args.progress)
     results = {s: bench_seed(s, task, base, data, args) for s in args.seeds}
     key = "return" if task.score else "success"
     png = plot(results, args.arms, Path(args.plot or root / "proact.png"), task.label, key)
