@@ -141,7 +141,8 @@ def table(results: dict[int, dict[str, Any]], arms: list[str], score: bool) -> s
         if not finals:
             continue
         succ = mean_std([100 * f["success"] for f in finals])
-        row = [arm, len(finals), f"{succ[0]:.1f} ± {succ[1]:.1f}"]
+        per_seed = " / ".join(f"{100 * f['success']:.1f}" for f in finals)
+        row = [arm, len(finals), f"{succ[0]:.1f} ± {succ[1]:.1f}", per_seed]
         if score:
             ret = mean_std([f["return"] for f in finals])
             row.append(f"{ret[0]:.1f} ± {ret[1]:.1f}")
@@ -149,8 +150,8 @@ def table(results: dict[int, dict[str, Any]], arms: list[str], score: bool) -> s
                 f"{statistics.fmean(f['env_steps'] for f in finals):.0f}",
                 f"{statistics.fmean(f['wall_s'] for f in finals):.0f}"]
         rows.append(row)
-    header = ["arm", "seeds", "held-out success % (mean ± std)"] + (["return (score)"] if score else [])
-    header += ["invalid replies", "RL env steps", "train wall s"]
+    header = ["arm", "seeds", "held-out success % (mean ± std)", "per seed"] + (["return (score)"] if score else [])
+    header += ["invalid replies", "env steps of the stage", "train wall s (with its SFT)"]
     return markdown_table(header, rows)
 
 
@@ -176,7 +177,7 @@ def plot(results: dict[int, dict[str, Any]], arms: list[str], path: Path, label:
             ax.plot(x, y.mean(0), label=arm, **style)
             if n > 1:
                 ax.fill_between(x, y.mean(0) - y.std(0), y.mean(0) + y.std(0), alpha=0.15)
-    axes[0].set_xlabel("training env steps of the RL stage (SFT stages at 0)")
+    axes[0].set_xlabel("training env steps of the stage (SFT: the expert's; GLAD's data: 0)")
     axes[1].set_xlabel("training wall time, s (SFT stage included; GLAD data not)")
     axes[0].set_ylabel("held-out success (%, greedy)" if key == "success" else "held-out return (score)")
     fig.suptitle(f"tiny model on {label}, {len(results)} seeds")
