@@ -60,3 +60,18 @@ def write_json(path: str | Path, data: dict[str, Any]) -> Path:
 
 def fmt_ms(seconds: float) -> str:
     return f"{1000 * seconds:.1f}"
+
+
+def finish_figure(fig: Any, axes: Any, title: str, path: Path) -> Path:
+    """Title, grid and legend (first panel) of a benchmark's figure; saved to `path` (folders made) and closed."""
+    import matplotlib.pyplot as plt
+
+    fig.suptitle(title)
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

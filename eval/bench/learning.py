@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from distillgym.eval.bench.common import machine, markdown_table, write_json
+from distillgym.eval.bench.common import finish_figure, machine, markdown_table, write_json
 from distillgym.trainers.quickstart import ENV, EPISODES
 
 
@@ -239,15 +239,7 @@ def plot(results: dict[int, dict[str, Any]], algos: list[str], path: Path, label
     axes[0].set_xlabel("training environment steps (after the SFT warm start)")
     axes[1].set_xlabel("tokens generated in training rollouts")
     axes[0].set_ylabel("held-out success (%, greedy)")
-    fig.suptitle(f"tiny model on {label}, up to {len(results)} seeds")
-    for ax in axes:
-        ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return finish_figure(fig, axes, f"tiny model on {label}, up to {len(results)} seeds", path)
 
 
 def table(results: dict[int, dict[str, Any]], algos: list[str]) -> str:

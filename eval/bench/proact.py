@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from distillgym.agents.glad import GladConfig
-from distillgym.eval.bench.common import machine, markdown_table, write_json
+from distillgym.eval.bench.common import finish_figure, machine, markdown_table, write_json
 from distillgym.eval.bench.learning import mean_std, run_phase
 
 
@@ -180,15 +180,7 @@ def plot(results: dict[int, dict[str, Any]], arms: list[str], path: Path, label:
     axes[0].set_xlabel("training env steps of the stage (SFT: the expert's; GLAD's data: 0)")
     axes[1].set_xlabel("training wall time, s (SFT stage included; GLAD data not)")
     axes[0].set_ylabel("held-out success (%, greedy)" if key == "success" else "held-out return (score)")
-    fig.suptitle(f"tiny model on {label}, {len(results)} seeds")
-    for ax in axes:
-        ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return finish_figure(fig, axes, f"tiny model on {label}, {len(results)} seeds", path)
 
 
 def main(argv: list[str] | None = None) -> None:
