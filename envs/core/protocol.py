@@ -31,8 +31,10 @@ def extract_action_text(text: str) -> str:
     by the token limit inside it: a partial closing tag is dropped)."""
     text = text[: MAX_ACTION_CHARS * 16]
     tags = _TAG.findall(text)
-    if tags:
-        return tags[-1][1].strip()
+    if tags:  # an opening tag repeated before the closing one (`<action> ... <action>Up</action>`): the last counts
+        tag, body = tags[-1]
+        reopened = body.lower().rfind(f"<{tag.lower()}>")
+        return (body[reopened + len(tag) + 2 :] if reopened >= 0 else body).strip()
     open_tag = _OPEN_TAG.search(text)
     if open_tag:  # a reply cut by max_tokens may end in part of the closing tag: `go to shelf 1</act`
         return _drop_partial_close(open_tag.group(2).rstrip(), open_tag.group(1)).strip()

@@ -27,6 +27,7 @@ G2048 = Game2048Env.agent_protocol
         ("Up", "Up"),
         ("  left.  ", "Left"),
         ("<action>Right", "Right"),  # generation stopped before the closing tag
+        ("thought: Up: -0.\n<action> -0. Then Up.\n<action>Down</action>", "Down"),  # a tag opened twice
         ("banana", None),
         ("<action>sideways</action>", None),
     ],
@@ -40,6 +41,7 @@ def test_command_parser_for_text_families() -> None:
     parse = HouseholdEnv.agent_protocol.parse
     assert parse("thought: I need the apple\naction: take apple from table 1") == "take apple from table 1"
     assert parse("<action>go to sink 1</action>") == "go to sink 1"
+    assert parse("<action>go to sink 1\n<action>open fridge 1</action>") == "open fridge 1"
     assert parse("open fridge 1") == "open fridge 1"
     assert parse("   ") is None
     # cut by the token limit inside the closing tag: the partial tag is not part of the command
