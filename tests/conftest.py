@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import gymnasium as gym
 import pytest
 
@@ -19,3 +21,24 @@ def env_id(request: pytest.FixtureRequest) -> str:
 
 def make(env_id: str, **kwargs: object) -> gym.Env:
     return gym.make(env_id, **kwargs)
+
+
+#: A hand-built Sokoban room one push from solved (Right pushes the box onto the target; Left is a wall).
+ONE_PUSH = """
+#######
+#@$.  #
+#     #
+#######
+"""
+
+
+def sokoban_at(text: str = ONE_PUSH, **kwargs: object) -> Any:
+    """An unwrapped Sokoban env (constructor `kwargs`) put at a hand-built room (xsb symbols)."""
+    from distillgym.envs.sokoban.env import SokobanEnv, _SokobanState
+    from distillgym.envs.sokoban.room import Room, parse_room
+
+    env = SokobanEnv(**kwargs)  # type: ignore[arg-type]  # (kwargs are the constructor's)
+    env.reset(seed=0)
+    layout, state = parse_room(text)
+    env._set_state(_SokobanState(Room(layout, state), state, (), None))
+    return env

@@ -36,6 +36,17 @@ class MCCritic:
         None, "reward of a reply that names no action (None: the env's invalid_action_penalty; ProAct Sokoban: -2)")
 
 
+@dataclass
+class ProActPG:
+    """ProAct's policy-gradient settings (its release: symmetric clip 0.4, importance cap 5, no KL), shared by
+    MC-GRPO and MC-PPO; they override the Clip group's defaults."""
+
+    clip_low: float = opt(0.4, "PPO clip below 1 (ProAct: 0.4)")
+    clip_high: float = opt(0.4, "PPO clip above 1 (ProAct: 0.4)")
+    ratio_cap: float = opt(5.0, "drop tokens whose ratio pi/pi_old exceeds this (ProAct's importance cap: 5)")
+    kl_coef: float = opt(0.0, "k3 KL to the initial policy (ProAct: none)")
+
+
 def check(cfg: MCCritic, where: str) -> None:
     """Clear errors for impossible critic settings."""
     if cfg.mc_rollouts < 1 or cfg.mc_horizon < 1:
@@ -76,6 +87,7 @@ class StateCritic:
         self.seed = seed
         sim_fn = getattr(self.base, "batch_simulator", None)
         self.batched = cfg.mc_policy == "random" and callable(sim_fn)
+        self.names: tuple[str, ...] = tuple(self.base.batch_simulator().action_names) if self.batched else ()
         self.policy = rollout_policy(cfg.mc_policy, cfg.mc_noise)
         self.cache: dict[str, float] = {}
         self.sim_steps = 0  # an upper bound of the simulated steps spent
@@ -86,8 +98,7 @@ class StateCritic:
         if parsed is None:
             return None
         if self.batched:
-            names = self.base.batch_simulator().action_names
-            return names[parsed] if isinstance(parsed, int) and 0 <= parsed < len(names) else None
+            return self.names[parsed] if isinstance(parsed, int) and 0 <= parsed < len(self.names) else None
         return action
 
     def is_valid(self, action: str) -> bool:

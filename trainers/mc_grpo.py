@@ -13,7 +13,7 @@ the legal ones instead: (Q(s, a) - mean_legal Q) / std_legal Q. Then the PPO-cli
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -27,16 +27,12 @@ from distillgym.types import Sample
 
 
 @dataclass
-class Config(mc_critic.MCCritic, Clip, Reduce):
+class Config(mc_critic.ProActPG, mc_critic.MCCritic, Clip, Reduce):
     variant: Literal["mc", "step", "trajectory"] = opt(
         "mc", "mc (r = Q_MC of the reply) | step (r = its immediate reward) | trajectory (Traj-GRPO: episode returns)")
     samples_per_state: int = opt(8, "G: replies sampled at each state (mc, step)")
     states_per_iter: int = opt(8, "states drawn from the iteration's own episodes (mc, step)")
     fallback: bool = opt(True, "mc: when all G replies name one action, use (Q(a) - mean legal Q) / std legal Q")
-    clip_low: float = opt(0.4, "PPO clip below 1 (ProAct: 0.4)")
-    clip_high: float = opt(0.4, "PPO clip above 1 (ProAct: 0.4)")
-    ratio_cap: float = opt(5.0, "drop tokens whose ratio pi/pi_old exceeds this (ProAct's importance cap: 5)")
-    kl_coef: float = opt(0.0, "k3 KL to the initial policy (ProAct: none)")
     eps: float = opt(1e-6, "added to the std of an advantage's normalization")
 
 
@@ -116,9 +112,9 @@ def iteration(run: core.Run, cfg: Config, state: grpo.State) -> dict[str, float]
     return metrics
 
 
-def _immediate(env: object, action: str, cfg: Config) -> float:
+def _immediate(env: Any, action: str, cfg: Config) -> float:
     """Step-GRPO's reward: what the env pays for `action` at once (from a snapshot; the env is put back)."""
-    base = env.unwrapped  # type: ignore[attr-defined]
+    base = env.unwrapped
     if base.parse_action(action) is None and cfg.invalid_reward is not None:
         return cfg.invalid_reward
     snap = base.snapshot()

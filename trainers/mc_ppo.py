@@ -26,16 +26,12 @@ from distillgym.types import Episode
 
 
 @dataclass
-class Config(mc_critic.MCCritic, Clip, Reduce):
+class Config(mc_critic.ProActPG, mc_critic.MCCritic, Clip, Reduce):
     mc_weight: float = opt(0.9, "w in V~ = (1 - w) V_head + w V_MC (ProAct: 0.9 on 2048, 1 on Sokoban)")
     td_gamma: float = opt(0.95, "discount of the TD advantage (ProAct: 0.9 on 2048, 0.95 on Sokoban)")
     lam: float = opt(0.0, "GAE lambda over turns (0: TD(0), ProAct's MC-PPO)")
     value_lr: float = opt(1e-3, "learning rate of the value head (Adam)")
     value_steps: int = opt(20, "value-head optimizer steps per iteration (on the iteration's turns)")
-    clip_low: float = opt(0.4, "PPO clip below 1 (ProAct: 0.4)")
-    clip_high: float = opt(0.4, "PPO clip above 1 (ProAct: 0.4)")
-    ratio_cap: float = opt(5.0, "drop tokens whose ratio pi/pi_old exceeds this (ProAct: 5)")
-    kl_coef: float = opt(0.0, "k3 KL to the initial policy (ProAct: none)")
     mc_horizon: int = opt(20, "steps per V_MC rollout (ProAct's MC-PPO: 20 on Sokoban, 1000 on 2048)")
     mc_rollouts: int = opt(256, "rollouts per V_MC")
 

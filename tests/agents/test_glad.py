@@ -13,28 +13,13 @@ from distillgym.agents.generation import Completion, SamplingParams
 from distillgym.agents.glad import GladConfig, chain_text, glad_episodes, llm_chain
 from distillgym.envs.core.protocol import parse_directional
 from distillgym.envs.core.search import mcts
-from distillgym.envs.sokoban.env import SokobanEnv, _SokobanState
-from distillgym.envs.sokoban.room import Room, parse_room
+from distillgym.envs.sokoban.env import SokobanEnv
 from distillgym.eval.export import read_jsonl, write_jsonl
-
-ONE_PUSH = """
-#######
-#@$.  #
-#     #
-#######
-"""
-
-
-def _one_push() -> SokobanEnv:
-    env = SokobanEnv()
-    env.reset(seed=0)
-    layout, state = parse_room(ONE_PUSH)
-    env._set_state(_SokobanState(Room(layout, state), state, (), None))
-    return env
+from tests.conftest import ONE_PUSH, sokoban_at
 
 
 def test_the_chain_names_the_move_the_tree_chose_and_its_alternatives() -> None:
-    result = mcts(_one_push(), simulations=40, seed=0)
+    result = mcts(sokoban_at(ONE_PUSH), simulations=40, seed=0)
     text = chain_text(result, alternatives=2)
     assert result.best_action == "Right"
     assert text.startswith("thought: Right: This solves the task.")
@@ -48,7 +33,7 @@ def test_the_chain_names_the_move_the_tree_chose_and_its_alternatives() -> None:
 
 
 def _terminal_env() -> SokobanEnv:
-    env = _one_push()
+    env = sokoban_at(ONE_PUSH)
     env.step("Right")
     return env
 
@@ -88,7 +73,7 @@ def test_a_model_written_chain_is_kept_only_when_it_ends_in_the_chosen_move(tiny
     from distillgym.agents.generation import TransformersBackend
 
     model, tokenizer = tiny_model
-    result = mcts(_one_push(), simulations=40, seed=0)
+    result = mcts(sokoban_at(ONE_PUSH), simulations=40, seed=0)
     task, obs = "push the box", "#@$.#"
     good = ScriptedBackend(tokenizer, "thought: pushing right puts the box on the target.\n<action>Right")
     assert llm_chain(good, result, task, obs, parse=parse_directional) == (

@@ -9,27 +9,12 @@ import pytest
 import distillgym  # noqa: F401
 from distillgym.envs.core.search import mcts
 from distillgym.envs.game2048.env import Game2048Env
-from distillgym.envs.sokoban.env import SokobanEnv, _SokobanState
-from distillgym.envs.sokoban.room import Room, parse_room
-
-ONE_PUSH = """
-#######
-#@$.  #
-#     #
-#######
-"""
-
-
-def _sokoban_at(text: str) -> SokobanEnv:
-    env = SokobanEnv()
-    env.reset(seed=0)
-    layout, state = parse_room(text)
-    env._set_state(_SokobanState(Room(layout, state), state, (), None))
-    return env
+from distillgym.envs.sokoban.env import SokobanEnv
+from tests.conftest import ONE_PUSH, sokoban_at
 
 
 def test_mcts_finds_the_one_push_sokoban_win() -> None:
-    env = _sokoban_at(ONE_PUSH)
+    env = sokoban_at(ONE_PUSH)
     before = env.last_observation
     result = mcts(env, simulations=40, seed=0)
     assert result.best_action == "Right"
@@ -86,7 +71,7 @@ def test_search_is_deterministic_in_its_seed_and_chance_can_be_fixed() -> None:
 
 
 def test_bad_options_and_unsearchable_families_get_clear_errors() -> None:
-    env = _sokoban_at(ONE_PUSH)
+    env = sokoban_at(ONE_PUSH)
     with pytest.raises(ValueError, match="simulations"):
         mcts(env, simulations=0)
     with pytest.raises(ValueError, match="gamma"):

@@ -36,24 +36,9 @@ def test_sft_imitates_the_chains(tiny_dir: str, tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------------------------------ the Monte-Carlo critic
-from distillgym.envs.sokoban.env import SokobanEnv, _SokobanState  # noqa: E402
-from distillgym.envs.sokoban.room import Room, parse_room  # noqa: E402
+from distillgym.envs.sokoban.env import SokobanEnv  # noqa: E402
 from distillgym.trainers import mc_critic, mc_grpo, mc_ppo  # noqa: E402
-
-ONE_PUSH = """
-#######
-#@$.  #
-#     #
-#######
-"""
-
-
-def _one_push(**kwargs: object) -> SokobanEnv:
-    env = SokobanEnv(**kwargs)  # type: ignore[arg-type]
-    env.reset(seed=0)
-    layout, state = parse_room(ONE_PUSH)
-    env._set_state(_SokobanState(Room(layout, state), state, (), None))
-    return env
+from tests.conftest import ONE_PUSH, sokoban_at  # noqa: E402
 
 
 def _exact_q(env: SokobanEnv, action: str, horizon: int, gamma: float, legal_only: bool = False) -> float:
@@ -80,7 +65,7 @@ def _exact_q(env: SokobanEnv, action: str, horizon: int, gamma: float, legal_onl
 
 
 def test_q_mc_converges_to_the_exact_value_of_a_small_position() -> None:
-    env = _one_push(privileged=False)
+    env = sokoban_at(ONE_PUSH, privileged=False)
     exact = _exact_q(env, "Down", horizon=4, gamma=0.9)
     errors = []
     for m in (50, 20000):
@@ -96,7 +81,7 @@ def test_q_mc_converges_to_the_exact_value_of_a_small_position() -> None:
 
 
 def test_mc_grpo_rewards_replies_by_q_and_falls_back_exactly_when_all_agree() -> None:
-    env = _one_push(privileged=False)
+    env = sokoban_at(ONE_PUSH, privileged=False)
     cfg = mc_grpo.Config(mc_rollouts=200, mc_horizon=10, mc_gamma=0.95)
     critic = mc_critic.StateCritic(env, cfg, seed=0)
     q_right, q_down = critic.q("Right"), critic.q("Down")
