@@ -49,6 +49,7 @@ class ActResult:
     prompt_ids: list[int] | None = None
     completion_ids: list[int] | None = None
     logprobs: list[float] | None = None
+    info: dict[str, Any] = field(default_factory=dict)  # JSON-able extras kept on the turn (a cascade's accounting)
 
 
 class Agent(Protocol):
@@ -103,7 +104,8 @@ class ModelAgent:
     """A language model through any generation backend, with each env's prompts and reply parser (its protocol).
 
     privileged: show each step's `info["privileged"]` (or this fixed text, or `privileged(request)`) in the prompt --
-    a teacher, never a student. A reply that names no action is sent as written, so the env answers with its
+    a teacher, never a student. examples: `examples(request)` is shown after the task (in-context demonstrations,
+    `agents.cascade.DemoContext`). A reply that names no action is sent as written, so the env answers with its
     invalid-action feedback.
     """
 
@@ -116,6 +118,7 @@ class ModelAgent:
         privileged: bool | str | Callable[[ActRequest], str | None] = False,
         name: str = "",
         privileged_at: str = "end",
+        examples: Callable[[ActRequest], str | None] | None = None,
     ) -> None:
         self.backend = backend
         self.tokenizer = backend.tokenizer
@@ -124,6 +127,7 @@ class ModelAgent:
         self.privileged = privileged
         self.name = name or getattr(backend, "name", "") or "model"
         self.privileged_at = privileged_at
+        self.examples = examples
         self._builders: dict[AgentProtocol, PromptBuilder] = {}
 
     def builder(self, protocol: AgentProtocol) -> PromptBuilder:
@@ -141,12 +145,16 @@ class ModelAgent:
             return self.privileged(req)
         return req.info.get("privileged") or None
 
+    def prompt_ids(self, req: ActRequest) -> list[int]:
+        """The exact prompt this agent generates from for `req`."""
+        examples = self.examples(req) if self.examples is not None else None
+        return self.builder(req.protocol).prompt_ids(req.task, req.past, req.observation, self._privileged(req),
+                                                     examples)
+
     def act(self, requests: Sequence[ActRequest], seed: int) -> list[ActResult]:
         if not requests:
             return []
-        prompts = [
-            self.builder(r.protocol).prompt_ids(r.task, r.past, r.observation, self._privileged(r)) for r in requests
-        ]
+        prompts = [self.prompt_ids(r) for r in requests]
         stop = tuple(dict.fromkeys(self.sampling.stop + requests[0].protocol.stop))
         params = SamplingParams(
             temperature=self.sampling.temperature,

@@ -35,6 +35,7 @@ _LABELS = {
 #: the reply is a copy of the most recent `<action>` in the prompt (a block without a next action, a skill, as "end").
 PRIVILEGED_PLACES = ("end", "system", "action")
 PRIVILEGED_HEADER = "Privileged hint (the player does not see this):"
+EXAMPLES_HEADER = "Examples of steps from solved tasks like this one:"
 
 
 def canonical_privileged(privileged: Mapping[str, Any] | str | None) -> str:
@@ -74,6 +75,11 @@ def privileged_text(privileged: Mapping[str, Any] | str | None) -> str:
     return "\n".join(lines)
 
 
+def reply_text(action: str) -> str:
+    """How a demonstration's action is written as a model reply (the prompts' answer format)."""
+    return f"<action>{action}</action>"
+
+
 @dataclass
 class PastTurn:
     """A remembered turn: the observation shown, and the model's reply (exact ids when a model wrote it)."""
@@ -104,8 +110,11 @@ class PromptBuilder:
         eos = getattr(tokenizer, "eos_token_id", None)
         self._end_ids = {int(eos)} if eos is not None else set()
 
-    def system_text(self, task: str, privileged: Mapping[str, Any] | str | None = None) -> str:
+    def system_text(self, task: str, privileged: Mapping[str, Any] | str | None = None,
+                    examples: str | None = None) -> str:
         text = f"{self.protocol.role}\n\n{task}\n\n{self.protocol.answer_format}"
+        if examples:  # in-context demonstrations (the student's own context, not privileged)
+            text += f"\n\n{EXAMPLES_HEADER}\n{examples}"
         extra = privileged_text(privileged) if self.privileged_at == "system" else ""
         if extra:
             text += f"\n\nPrivileged information (the player does not see this):\n{extra}"
@@ -133,9 +142,10 @@ class PromptBuilder:
         past: Sequence[PastTurn],
         observation: str,
         privileged: Mapping[str, Any] | str | None = None,
+        examples: str | None = None,
     ) -> list[dict[str, str]]:
         """The chat as text messages (for chat APIs and for reading)."""
-        msgs = [{"role": "system", "content": self.system_text(task, privileged)}]
+        msgs = [{"role": "system", "content": self.system_text(task, privileged, examples)}]
         for turn in self.window(past):
             msgs += [{"role": "user", "content": turn.observation}, {"role": "assistant", "content": turn.reply}]
         msgs.append({"role": "user", "content": self.last_user_text(observation, privileged)})
@@ -147,10 +157,12 @@ class PromptBuilder:
         past: Sequence[PastTurn],
         observation: str,
         privileged: Mapping[str, Any] | str | None = None,
+        examples: str | None = None,
     ) -> list[int]:
-        """Token ids of the chat with the generation prompt; past replies spliced in as their exact ids."""
+        """Token ids of the chat with the generation prompt; past replies spliced in as their exact ids.
+        `examples`: in-context demonstrations, shown after the task in the system message."""
         shown = self.window(past)
-        msgs = [{"role": "system", "content": self.system_text(task, privileged)}]
+        msgs = [{"role": "system", "content": self.system_text(task, privileged, examples)}]
         for k, turn in enumerate(shown):
             reply = _SENTINEL.format(k) if turn.reply_ids is not None else turn.reply
             msgs += [{"role": "user", "content": turn.observation}, {"role": "assistant", "content": reply}]

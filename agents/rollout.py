@@ -158,6 +158,7 @@ def collect(
                     turn_info["privileged"] = _json_safe(dict(slot.info["privileged"]))
                 if res.reply != res.action:
                     turn_info["reply"] = res.reply
+                turn_info.update(res.info)
                 slot.episode.turns.append(
                     Turn(
                         observation=slot.observation,

