@@ -464,6 +464,121 @@ def skills_prune(
     typer.echo(f"removed {n} skill(s), {left} left")
 
 
+demos_app = typer.Typer(no_args_is_help=True, help="Build and inspect an in-context demonstration store (SQLite).")
+app.add_typer(demos_app, name="demos")
+
+
+@demos_app.command("build")
+def demos_build(
+    env_id: Annotated[str, typer.Argument(help="Environment id, e.g. Household-v0 (prefix optional).")],
+    out: Annotated[str, typer.Option(help="The store (SQLite file; added to when it exists).")],
+    episodes: Annotated[int, typer.Option(min=1, help="Training tasks first..first+N-1 the teacher plays.")] = 100,
+    first: Annotated[int, typer.Option(min=0, help="First task index.")] = 0,
+    teacher: Annotated[str, typer.Option(help="expert (priced by --student's tokenizer) or a model directory.")] = (
+        "expert"),
+    student: Annotated[str, typer.Option(help="The student model: its tokenizer counts the expert's tokens.")] = (
+        "tiny"),
+    retriever: Annotated[str, typer.Option(help="bm25 or embed (all-MiniLM-L6-v2, offline).")] = "bm25",
+    num_envs: Annotated[int, typer.Option(min=1, help="Environments played at once.")] = 16,
+    max_tokens: Annotated[int, typer.Option(min=1, help="A model teacher's tokens per reply.")] = 48,
+    option: OptionList = None,
+) -> None:
+    """Play training tasks with the teacher and keep its successful episodes as per-step demonstrations (goal,
+    plan, observation, reasoning, action) with what they cost the teacher in tokens."""
+    from distillgym.agents.cascade import CascadeAgent, CascadeConfig
+    from distillgym.agents.generation import SamplingParams
+    from distillgym.agents.policies import ExpertAgent, ModelAgent, make_agent
+    from distillgym.agents.rollout import collect
+    from distillgym.envs.core.protocol import family_of
+    from distillgym.skills.demos import DemoStore
+
+    if retriever not in ("bm25", "embed"):
+        raise typer.BadParameter(f"must be bm25 or embed, got {retriever!r}", param_hint="--retriever")
+    stu = make_agent(student)
+    assert isinstance(stu, ModelAgent)
+    who = ExpertAgent() if teacher == "expert" else make_agent(
+        teacher, sampling=SamplingParams(temperature=0.0, max_tokens=max_tokens))
+    agent = CascadeAgent(stu, who, None, CascadeConfig(mode="teacher", k=0))
+    env = _make(env_id, option)
+    family = family_of(env)
+    env.close()
+    from distillgym.envs.core.make import canonical_id
+
+    eps = collect(agent, canonical_id(env_id), list(range(first, first + episodes)), split="train",
+                  num_envs=num_envs, env_kwargs=_env_kwargs(option), desc=f"{teacher} demonstrations")
+    with DemoStore(out, retriever=retriever) as store:
+        kept = 0
+        for e in eps:
+            tin = sum(t.info["cascade"]["tokens"]["teacher"][0] for t in e.turns)
+            tout = sum(t.info["cascade"]["tokens"]["teacher"][1] for t in e.turns)
+            kept += store.add_episode(e, family=family, teacher=teacher, input_tokens=tin, output_tokens=tout)
+        cost = store.cost(family)
+    wins = sum(e.success for e in eps)
+    typer.echo(f"{wins}/{len(eps)} episodes solved; {kept} steps kept -> {out} (family {family}: "
+               f"{cost['episodes']} episodes, {cost['steps']} steps, teacher tokens {cost['input_tokens']} in / "
+               f"{cost['output_tokens']} out)")
+
+
+@demos_app.command("show")
+def demos_show(store: Annotated[str, typer.Argument(help="The store (SQLite file).")]) -> None:
+    """What a demonstration store holds, per family, and what it cost."""
+    from pathlib import Path
+
+    from distillgym.skills.demos import DemoStore
+
+    if not Path(store).is_file():
+        raise typer.BadParameter(f"no demonstration store at {store!r}", param_hint="STORE")
+    with DemoStore(store) as db:
+        for fam in db.families():
+            c = db.cost(fam)
+            typer.echo(f"{fam}: {c['episodes']} episodes, {c['steps']} steps, teacher tokens "
+                       f"{c['input_tokens']} in / {c['output_tokens']} out")
+
+
+@app.command()
+def serve(
+    cascade: Annotated[str, typer.Option(help="The cascade spec (JSON: student, teacher, demos, cascade).")],
+    env: Annotated[str | None, typer.Option(help="The env family whose prompts and parser the cascade uses.")] = None,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port.")] = 8000,
+    model_name: Annotated[str, typer.Option(help="The model name clients ask for.")] = "distillgym-cascade",
+    token: Annotated[str | None, typer.Option(envvar="DISTILLGYM_TOKEN", help="Require this bearer token.")] = None,
+    max_sessions: Annotated[int, typer.Option(min=1, help="Open sessions kept (the oldest dropped).")] = 1024,
+    session_ttl: Annotated[float, typer.Option(min=1.0, help="Seconds a session lives idle.")] = 600.0,
+    max_batch: Annotated[int, typer.Option(min=1, help="Requests per generation batch.")] = 64,
+    batch_window_ms: Annotated[float, typer.Option(min=0.0, help="How long a batch waits for company.")] = 5.0,
+    max_body_bytes: Annotated[int, typer.Option(min=1024, help="Largest request body.")] = 1 << 20,
+    max_messages: Annotated[int, typer.Option(min=1, help="Most messages in a chat request.")] = 64,
+    max_tokens: Annotated[int, typer.Option(min=1, help="Largest max_tokens a chat request may ask for.")] = 1024,
+    log_level: Annotated[str, typer.Option(help="uvicorn's log level.")] = "warning",
+) -> None:
+    """Serve an in-context cascade over HTTP: OpenAI-compatible /v1/chat/completions and /v1/models, sessions and
+    /v1/act, /health and /metrics (see docs/serving.md)."""
+    from distillgym.agents.cascade import CascadeSpec, build
+    from distillgym.agents.serve import CascadeServer, ServeConfig, run
+    from distillgym.envs.core.protocol import DEFAULT_PROTOCOL, family_of, protocol_of
+
+    try:
+        spec = CascadeSpec.load(cascade)
+    except (ValueError, OSError) as e:
+        raise typer.BadParameter(str(e), param_hint="--cascade") from e
+    family, protocol = "text", DEFAULT_PROTOCOL
+    if env is not None:
+        made = _make(env, None)
+        family, protocol = family_of(made), protocol_of(made)
+        made.close()
+    cfg = ServeConfig(host=host, port=port, model_name=model_name, token=token, max_sessions=max_sessions,
+                      session_ttl_s=session_ttl, max_batch=max_batch, batch_window_ms=batch_window_ms,
+                      max_body_bytes=max_body_bytes, max_messages=max_messages, max_tokens=max_tokens,
+                      history=spec.cascade.history)
+    try:
+        server = CascadeServer(build(spec), cfg, family=family, protocol=protocol)
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="--cascade") from e
+    typer.echo(f"serving {model_name} on http://{host}:{port} (family {family})", err=True)
+    run(server, log_level=log_level)
+
+
 def main() -> None:
     app()
 

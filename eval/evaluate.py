@@ -27,7 +27,8 @@ Z95 = 1.959963984540054
 BUILTIN_AGENTS = ("expert", "random")
 AGENT_HELP = (
     "Agents: 'expert', 'random', 'tiny' (a small model built locally), a local model directory "
-    "(written by save_pretrained, with config.json), or a Hugging Face model name (e.g. Qwen/Qwen2.5-0.5B-Instruct)."
+    "(written by save_pretrained, with config.json), a Hugging Face model name (e.g. Qwen/Qwen2.5-0.5B-Instruct), "
+    "cascade:SPEC.json (an in-context cascade) or http://HOST:PORT (a running `distillgym serve`)."
 )
 
 
@@ -152,6 +153,12 @@ _HF_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 def check_agent_spec(spec: str) -> None:
     """Fail fast (UnknownAgentError) on a spec that cannot become an agent, before any model is loaded: not a
     built-in, not a model directory, and not a Hugging Face name that is cached or exists on a reachable Hub."""
+    if spec.startswith(("http://", "https://")):
+        return
+    if spec.startswith("cascade:"):
+        if not Path(spec.removeprefix("cascade:")).expanduser().is_file():
+            raise UnknownAgentError(f"agent {spec!r}: no cascade spec file at {spec.removeprefix('cascade:')!r}")
+        return
     if spec in (*BUILTIN_AGENTS, "tiny"):
         return
     path = Path(spec).expanduser()
@@ -197,6 +204,17 @@ def load_agent(spec: str, *, check: bool = True, **model_kwargs: Any) -> Any:
         check_agent_spec(spec)
     if spec in BUILTIN_AGENTS:
         return make_agent(spec)
+    if spec.startswith(("http://", "https://")):  # a running `distillgym serve`
+        from distillgym.agents.remote import RemoteCascade
+
+        return RemoteCascade(spec)
+    if spec.startswith("cascade:"):
+        from distillgym.agents.cascade import CascadeSpec, build
+
+        try:
+            return build(CascadeSpec.load(spec.removeprefix("cascade:")))
+        except (ValueError, OSError) as e:
+            raise UnknownAgentError(f"cannot build cascade {spec!r}: {e}") from e
     try:
         return make_agent(spec, **model_kwargs)
     except (ValueError, OSError) as e:
