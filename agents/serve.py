@@ -29,8 +29,9 @@ import secrets
 import threading
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -302,7 +303,12 @@ class CascadeServer:
             Route("/v1/sessions", self._wrap(self.open_session), methods=["POST"]),
             Route("/v1/sessions/{sid}", self._wrap(self.close_session), methods=["DELETE"]),
             Route("/v1/act", self._wrap(self.act), methods=["POST"]),
-        ], on_shutdown=[self.batcher.close], exception_handlers={404: self._http_error, 405: self._http_error})
+        ], lifespan=self._lifespan, exception_handlers={404: self._http_error, 405: self._http_error})
+
+    @asynccontextmanager
+    async def _lifespan(self, app: Any) -> AsyncIterator[None]:
+        yield
+        self.batcher.close()
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         await self.app(scope, receive, send)
