@@ -28,8 +28,8 @@ import json
 import secrets
 import threading
 import time
-from collections import Counter, OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -191,14 +191,15 @@ class Metrics:
     """Counters in Prometheus' text format."""
 
     def __init__(self) -> None:
-        self.counts: Counter[tuple[str, tuple[tuple[str, str], ...]]] = Counter()
+        self.counts: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
         self.lock = threading.Lock()
 
     def inc(self, name: str, value: float = 1.0, **labels: str) -> None:
         with self.lock:
-            self.counts[(name, tuple(sorted(labels.items())))] += value  # type: ignore[assignment]
+            key = (name, tuple(sorted(labels.items())))
+            self.counts[key] = self.counts.get(key, 0.0) + value
 
-    def text(self, gauges: dict[str, float]) -> str:
+    def text(self, gauges: Mapping[str, float]) -> str:
         lines = []
         with self.lock:
             names = sorted({n for n, _ in self.counts})

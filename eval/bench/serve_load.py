@@ -47,6 +47,7 @@ async def load(url: str, clients: int, requests: int, endpoint: str, token: str)
     async def client(i: int, http: Any) -> None:
         for j in range(requests):
             task, obs = f"Your task is to: put a mug {i} in the fridge.", f"You are in a kitchen (step {j})."
+            body: dict[str, Any]
             if endpoint == "act":
                 path, body = "/v1/act", {"task": task, "observation": obs}
             else:
