@@ -193,3 +193,36 @@ def test_config_and_spec_errors_name_the_field(tmp_path: Path) -> None:
         CascadeSpec.load(bad)
     with pytest.raises(ValueError, match="demonstration store"):
         CascadeAgent(ModelAgent(Scripted(None, None)), ExpertAgent(), None, CascadeConfig(k=2))
+
+
+def test_cli_builds_demonstrations_and_evaluates_a_cascade(tmp_path: Path, tiny_model: tuple) -> None:
+    from typer.testing import CliRunner
+
+    from distillgym.cli import app
+
+    model, tok = tiny_model
+    model.save_pretrained(tmp_path / "student")
+    tok.save_pretrained(tmp_path / "student")
+    db = tmp_path / "demos.db"
+    runner = CliRunner()
+    built = runner.invoke(app, ["demos", "build", "Household-v0", "--episodes", "3", "--out", str(db),
+                                "--student", str(tmp_path / "student"), "--num-envs", "3"])
+    assert built.exit_code == 0, built.output
+    assert "3/3 episodes solved" in built.output
+    with DemoStore(db) as store:
+        cost = store.cost("household")
+    assert cost["episodes"] == 3 and cost["input_tokens"] > 0 and cost["output_tokens"] > 0
+    shown = runner.invoke(app, ["demos", "show", str(db)])
+    assert shown.exit_code == 0 and "household: 3 episodes" in shown.output
+    spec = tmp_path / "cascade.json"
+    spec.write_text(json.dumps({"student": str(tmp_path / "student"), "teacher": "expert", "demos": str(db),
+                                "cascade": {"k": 1, "n": 2, "max_tokens": 8}}))
+    out = runner.invoke(app, ["eval", "-a", f"cascade:{spec}", "-e", "Household-v0", "--episodes", "2",
+                              "--out", str(tmp_path / "eval"), "--no-progress", "--export-jsonl"])
+    assert out.exit_code == 0, out.output
+    turns = [json.loads(line)["turns"] for line in (tmp_path / "eval" / "episodes.jsonl").read_text().splitlines()]
+    assert all("cascade" in t["info"] for ep in turns for t in ep)
+    spec.write_text(json.dumps({"student": str(tmp_path / "student"), "cascade": {"samples": 2}}))
+    bad = runner.invoke(app, ["eval", "-a", f"cascade:{spec}", "-e", "Household-v0", "--episodes", "1",
+                              "--out", str(tmp_path / "bad")])
+    assert bad.exit_code != 0 and "samples" in bad.output
