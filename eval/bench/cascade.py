@@ -52,7 +52,7 @@ def run_family(family: str, student_path: str, args: argparse.Namespace) -> dict
     base = CascadeConfig(max_tokens=spec["max_tokens"], history=spec["history"])
     play = {"num_envs": args.num_envs, "env_kwargs": spec["kwargs"], "progress": args.progress}
 
-    store = DemoStore(out / "demos.db")
+    store = DemoStore(out / "demos.db", retriever=args.retriever)
     t = time.perf_counter()
     if len(store) == 0:
         demo_agent = CascadeAgent(student, teacher, None, replace(base, mode="teacher", k=0))
@@ -157,6 +157,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--ns", type=int, nargs="+", default=[2, 3])
     p.add_argument("--temperatures", type=float, nargs="+", default=[0.7])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="rollout seeds of the cascade arm")
+    p.add_argument("--retriever", choices=["bm25", "embed"], default="bm25")
     p.add_argument("--num-envs", type=int, default=32)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", default="runs/bench/cascade")

@@ -83,3 +83,16 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
         DemoStore(path)
     with pytest.raises(ValueError, match="retriever"):
         DemoStore(tmp_path / "e.db", retriever="tfidf")
+
+
+def test_auto_retriever_embeds_where_installed_and_reads_a_bm25_store(tmp_path: Path, expert_episodes: list) -> None:
+    from distillgym.skills.demos import embedder_installed
+
+    path = tmp_path / "d.db"
+    with DemoStore(path, retriever="bm25") as store:
+        store.add_episodes(expert_episodes, family="household")
+    with DemoStore(path) as auto:
+        assert auto.retriever == ("embed" if embedder_installed() else "bm25")
+        ep = expert_episodes[2]
+        top = auto.retrieve("household", goal=ep.task, observation=ep.turns[1].observation, k=1)
+        assert top[0].observation == ep.turns[1].observation  # records without embeddings are embedded on read
