@@ -109,7 +109,8 @@ def bench_seed(seed: int, task: Task, base: Path, data: dict[str, Any], args: ar
     sft = ["algo=sft", "tasks_per_iter=16", "lr=1e-3", "sft.teacher_prompt_copies=false", "eval_every=0",
            f"iterations={args.sft_iters}", f"model={base}", *task.sft]
     stages = {"sft": [*sft, f"max_tokens={task.plain_tokens}"],
-              "glad": [*sft, f"max_tokens={task.chain_tokens}", f"sft.data={data['path']}"]}
+              # the same starting model as `sft`'s, whose evaluation at start is the shared start point
+              "glad": [*sft, f"max_tokens={task.chain_tokens}", f"sft.data={data['path']}", "eval_at_start=false"]}
     out: dict[str, Any] = {}
     for arm in args.arms:
         start, _, rl = arm.partition("+")
