@@ -255,3 +255,40 @@ def test_expert_teacher_is_refused_by_the_server(tiny_model: tuple) -> None:
     with pytest.raises(ValueError, match="teacher must be a model"):
         CascadeServer(agent)
     assert json.dumps(ServeConfig().__dict__)
+
+
+def test_cli_serve_starts_answers_and_refuses_an_expert_teacher(tmp_path: Any, tiny_model: tuple) -> None:
+    import os
+    import subprocess
+    import sys
+
+    model, tok = tiny_model
+    model.save_pretrained(tmp_path / "m")
+    tok.save_pretrained(tmp_path / "m")
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"student": str(tmp_path / "m"), "teacher": "expert", "cascade": {"k": 0}}))
+    cmd = [sys.executable, "-m", "distillgym.cli", "serve", "--cascade", str(spec), "--env", "Household-v0"]
+    refused = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert refused.returncode != 0 and "teacher must be a model" in refused.stderr
+    spec.write_text(json.dumps({"student": str(tmp_path / "m"), "teacher": str(tmp_path / "m"),
+                                "cascade": {"k": 0, "n": 2, "max_tokens": 4}}))
+    port = free_port()
+    server = subprocess.Popen([*cmd, "--port", str(port)], env={**os.environ, "DISTILLGYM_TOKEN": TOKEN},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(1500):
+            try:
+                if httpx.get(url + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert server.poll() is None, server.stderr.read() if server.stderr else ""
+            time.sleep(0.1)
+        r = httpx.post(url + "/v1/act", json={"task": "Your task is to: look.", "observation": "A room."},
+                       headers=auth())
+        assert r.status_code == 200 and r.json()["acted_by"] in ("student", "teacher")
+        assert httpx.post(url + "/v1/act", json={"task": "t", "observation": "o"}).status_code == 401
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
