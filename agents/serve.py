@@ -94,13 +94,17 @@ class Sessions:
             self._open.popitem(last=False)
             self.expired += 1
 
+    def number(self) -> int:
+        """A fresh episode number (what seeds a session's, or a one-off request's, samples)."""
+        self._count += 1
+        return self._count
+
     def create(self, task: str) -> Session:
         self._expire()
         while len(self._open) >= self.max_sessions:
             self._open.popitem(last=False)
             self.evicted += 1
-        self._count += 1
-        s = Session(f"{self.boot}-{secrets.token_hex(8)}", task, self._count)
+        s = Session(f"{self.boot}-{secrets.token_hex(8)}", task, self.number())
         self._open[s.id] = s
         return s
 
@@ -417,8 +421,7 @@ class CascadeServer:
 
         body = await self._json(request)
         task, past, observation = chat_request(body, self.cfg)
-        self.sessions._count += 1
-        res = await self._cascade(task, past, observation, self.sessions._count)
+        res = await self._cascade(task, past, observation, self.sessions.number())
         acc = self._accounting(res)
         tokens = acc["tokens"].get(acc["acted_by"], [0, 0]) if isinstance(acc["tokens"], dict) else [0, 0]
         rid, created = f"chatcmpl-{secrets.token_hex(12)}", int(time.time())
@@ -465,8 +468,7 @@ class CascadeServer:
         sid = _field(body, "session_id", str, required=False)
         if sid is None:
             task = _field(body, "task", str)
-            self.sessions._count += 1
-            res = await self._cascade(task, [], observation, self.sessions._count, info)
+            res = await self._cascade(task, [], observation, self.sessions.number(), info)
             step = 0
         else:
             s = self.sessions.get(sid)
