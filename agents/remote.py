@@ -7,6 +7,7 @@ episodes as it reads local ones. `distillgym eval -a http://host:8000` uses it.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,10 +16,12 @@ from distillgym.agents.policies import ActRequest, ActResult
 
 
 class RemoteCascade:
-    """An Agent whose every step is answered by a cascade server (see agents/serve.py)."""
+    """An Agent whose every step is answered by a cascade server (see agents/serve.py); `token` defaults to the
+    DISTILLGYM_TOKEN environment variable (as `distillgym serve` reads it)."""
 
     def __init__(self, url: str, *, token: str | None = None, timeout_s: float = 120.0, name: str = "") -> None:
         self.url = url.rstrip("/")
+        token = token if token is not None else os.environ.get("DISTILLGYM_TOKEN")
         self.headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.timeout_s = timeout_s
         self.name = name or f"remote({self.url})"
