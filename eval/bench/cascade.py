@@ -99,8 +99,9 @@ def run_family(family: str, student_path: str, args: argparse.Namespace) -> dict
                                                                              "teacher_step_frac")}
             for arm, v in results.items()}
     teacher_cost = mean["teacher"]["cost_per_episode"]
-    for arm in ("student+demos", "cascade"):
-        mean[arm]["break_even_episodes"] = break_even(demos["usd"], teacher_cost, mean[arm]["cost_per_episode"])
+    for arm in ("student+demos", "cascade"):  # a cascade without demonstrations (k = 0) has nothing to pay back
+        one_time = demos["usd"] if results[arm]["config"]["k"] > 0 else 0.0
+        mean[arm]["break_even_episodes"] = break_even(one_time, teacher_cost, mean[arm]["cost_per_episode"])
     for arm in mean:
         mean[arm]["cheaper_than_teacher"] = teacher_cost / max(mean[arm]["cost_per_episode"], 1e-12)
     return {"env": spec["env"], "env_kwargs": spec["kwargs"], "student": student_path, "demos": demos,
@@ -126,6 +127,7 @@ def plot(res: dict[str, Any], path: Path) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     fig, axes = plt.subplots(1, len(res), figsize=(5.5 * len(res), 4.2), squeeze=False)
     for ax, r in zip(axes[0], res.values(), strict=True):
@@ -134,6 +136,7 @@ def plot(res: dict[str, Any], path: Path) -> Path:
             ax.annotate(arm, (s["cost_per_episode"], 100 * s["success"]), textcoords="offset points", xytext=(5, 5),
                         fontsize=8)
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xlabel("cost per episode (USD, log)")
         ax.set_ylabel("held-out success %")
         ax.set_title(f"{r['env']} ({r['arms']['teacher']['runs'][0]['episodes']} test tasks)")
