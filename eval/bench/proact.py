@@ -149,12 +149,14 @@ def table(results: dict[int, dict[str, Any]], arms: list[str], score: bool) -> s
         row = [arm, len(finals), f"{succ[0]:.1f} ± {succ[1]:.1f}", per_seed]
         if score:
             ret = mean_std([f["return"] for f in finals])
-            row.append(f"{ret[0]:.1f} ± {ret[1]:.1f}")
+            tile = mean_std([f["max_tile"] for f in finals])
+            row += [f"{ret[0]:.1f} ± {ret[1]:.1f}", f"{tile[0]:.1f} ± {tile[1]:.1f}"]
         row += [f"{statistics.fmean(f['invalid'] for f in finals):.2f}",
                 f"{statistics.fmean(f['env_steps'] for f in finals):.0f}",
                 f"{statistics.fmean(f['wall_s'] for f in finals):.0f}"]
         rows.append(row)
-    header = ["arm", "seeds", "held-out success % (mean ± std)", "per seed"] + (["return (score)"] if score else [])
+    header = ["arm", "seeds", "held-out success % (mean ± std)", "per seed"]
+    header += ["return (score)", "mean max tile"] if score else []
     header += ["invalid replies", "env steps of the stage", "train wall s (with its SFT)"]
     return markdown_table(header, rows)
 
