@@ -106,7 +106,7 @@ def curve(out: Path, offset_s: float = 0.0) -> list[dict[str, float]]:
 def bench_seed(seed: int, task: Task, base: Path, data: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     root = Path(args.out) / f"seed{seed}"
     common = [*task.shared, f"seed={seed}", f"threads={args.threads}", "tensorboard=false", *args.set]
-    sft = ["algo=sft", "tasks_per_iter=16", "lr=1e-3", "sft.teacher_prompt_copies=false", "eval_every=0",
+    sft = ["algo=sft", f"tasks_per_iter={args.sft_tasks}", "lr=1e-3", "sft.teacher_prompt_copies=false", "eval_every=0",
            f"iterations={args.sft_iters}", f"model={base}", *task.sft]
     stages = {"sft": [*sft, f"max_tokens={task.plain_tokens}"],
               # the same starting model as `sft`'s, whose evaluation at start is the shared start point
@@ -195,6 +195,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--arms", nargs="+", choices=ARMS, default=list(DEFAULT_ARMS))
     p.add_argument("--sft-iters", type=int, default=150)
+    p.add_argument("--sft-tasks", type=int, default=16, help="episodes per SFT iteration (one update each)")
     p.add_argument("--rl-iters", type=int, default=10)
     p.add_argument("--eval-every", type=int, default=5)
     p.add_argument("--glad-tasks", type=int, default=200)
