@@ -337,3 +337,25 @@ def test_expert_agreement_is_one_for_the_expert_and_lower_for_a_random_player() 
     rand = expert_agreement(result.episodes[("random", "distillgym/Sokoban-6x6-1-v0")])
     assert expert == 1.0
     assert rand is not None and rand < 0.6
+
+
+def test_proact_and_cascade_benchmark_configs_load() -> None:
+    """The ProAct benchmark's stages are valid training configs for every task (2048's SFT imitates every game), and
+    the cascade benchmark's families make their envs with the kwargs it plays them with."""
+    pytest.importorskip("torch")
+    import gymnasium as gym
+
+    from distillgym.eval.bench.cascade import FAMILIES
+    from distillgym.eval.bench.proact import RL, TASKS
+    from distillgym.trainers.config import load_config
+
+    for task in TASKS.values():
+        _, sft = load_config(None, [*task.shared, "algo=sft", *task.sft])
+        assert sft.successful_only == (not task.score)
+        for rl, overrides in RL.items():
+            cfg, _ = load_config(None, [*task.shared, *overrides, *(task.mc if rl == "mc_grpo" else [])])
+            assert cfg.algo == rl and cfg.eval_episodes == 256
+    for spec in FAMILIES.values():
+        env = gym.make(f"distillgym/{spec['env']}", **spec["kwargs"])
+        assert env.unwrapped.max_steps == spec["kwargs"]["max_steps"]
+        env.close()
