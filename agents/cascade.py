@@ -174,35 +174,28 @@ class CascadeAgent:
         completions = self.student.backend.generate([p for p in prompts for _ in range(n)], params)
         self.generation_calls += 1
         out: list[ActResult | None] = [None] * len(requests)
-        defer: list[int] = []
+        infos: list[dict[str, Any]] = []
         for i, (req, prompt) in enumerate(zip(requests, prompts, strict=True)):
             mine = completions[i * n:(i + 1) * n]
             parsed = [req.protocol.parse(c.text) for c in mine]
             keys = [normalize(a) for a in parsed]
             agree = keys[0] is not None and all(k == keys[0] for k in keys)
-            student_tokens = [len(prompt), sum(len(c.ids) for c in mine)]
-            info = {"acted": "student" if agree or self.cfg.mode == "student" else "teacher", "agree": agree,
-                    "samples": [a if a is not None else c.text for a, c in zip(parsed, mine, strict=True)],
-                    "tokens": {"student": student_tokens, "teacher": [0, 0]}}
-            if agree or self.cfg.mode == "student":
+            student_acts = agree or self.cfg.mode == "student"
+            infos.append({"acted": "student" if student_acts else "teacher", "agree": agree,
+                          "samples": [a if a is not None else c.text for a, c in zip(parsed, mine, strict=True)],
+                          "tokens": {"student": [len(prompt), sum(len(c.ids) for c in mine)], "teacher": [0, 0]}})
+            if student_acts:
                 first = mine[0]
                 action = parsed[0] if parsed[0] is not None else first.text
-                out[i] = ActResult(action, first.text, prompt, first.ids, first.logprobs, info={"cascade": info})
-            else:
-                out[i] = ActResult("", info={"cascade": info})
-                defer.append(i)
+                out[i] = ActResult(action, first.text, prompt, first.ids, first.logprobs)
+        defer = [i for i, r in enumerate(out) if r is None]
         if defer:
-            taught = self._teacher([requests[i] for i in defer], seed)
-            for i, res in zip(defer, taught, strict=True):
-                prior = out[i]
-                assert prior is not None
-                mine_info = prior.info["cascade"]
-                mine_info["tokens"]["teacher"] = res.info["cascade"]["tokens"]["teacher"]
-                res.info = {"cascade": mine_info}
+            for i, res in zip(defer, self._teacher([requests[i] for i in defer], seed), strict=True):
+                infos[i]["tokens"]["teacher"] = res.info["cascade"]["tokens"]["teacher"]
                 out[i] = res
         results = [r for r in out if r is not None]
-        for r in results:
-            r.info["cascade"]["cost"] = self.step_cost(r.info["cascade"]["tokens"])
+        for res, info in zip(results, infos, strict=True):
+            res.info = {**res.info, "cascade": {**info, "cost": self.step_cost(info["tokens"])}}
         return results
 
     def _teacher(self, requests: list[ActRequest], seed: int) -> list[ActResult]:

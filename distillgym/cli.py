@@ -508,11 +508,7 @@ def demos_build(
     eps = collect(agent, canonical_id(env_id), list(range(first, first + episodes)), split="train",
                   num_envs=num_envs, env_kwargs=_env_kwargs(option), desc=f"{teacher} demonstrations")
     with DemoStore(out, retriever=retriever) as store:
-        kept = 0
-        for e in eps:
-            tin = sum(t.info["cascade"]["tokens"]["teacher"][0] for t in e.turns)
-            tout = sum(t.info["cascade"]["tokens"]["teacher"][1] for t in e.turns)
-            kept += store.add_episode(e, family=family, teacher=teacher, input_tokens=tin, output_tokens=tout)
+        kept = store.add_episodes(eps, family=family, teacher=teacher)
         cost = store.cost(family)
     wins = sum(e.success for e in eps)
     typer.echo(f"{wins}/{len(eps)} episodes solved; {kept} steps kept -> {out} (family {family}: "

@@ -129,6 +129,16 @@ def render_demos(steps: Sequence[DemoStep], observation_chars: int = OBSERVATION
     return "\n\n".join(blocks)
 
 
+def teacher_tokens(episode: Episode) -> tuple[int, int]:
+    """(input, output) tokens the teacher spent on an episode: a cascade's accounting where its turns carry one
+    (`info["cascade"]`, e.g. the priced expert), else the turns' own prompt and completion ids."""
+    if all("cascade" in t.info for t in episode.turns):
+        spent = [t.info["cascade"]["tokens"]["teacher"] for t in episode.turns]
+        return sum(int(x[0]) for x in spent), sum(int(x[1]) for x in spent)
+    return (sum(len(t.prompt_ids or []) for t in episode.turns),
+            sum(len(t.completion_ids or []) for t in episode.turns))
+
+
 def embedder_installed() -> bool:
     """Whether the offline MiniLM embedder can load here (sentence-transformers and its weights package)."""
     import importlib.util
@@ -174,15 +184,13 @@ class DemoStore:
     def add_episode(self, episode: Episode, *, family: str, teacher: str = "expert", input_tokens: int = 0,
                     output_tokens: int = 0) -> int:
         """Keep a successful episode's steps (a failed one is skipped: returns 0); a task already stored is
-        replaced. `input_tokens`/`output_tokens`: what the teacher spent on it (default: the episode's own prompt
-        and completion token counts)."""
+        replaced. `input_tokens`/`output_tokens`: what the teacher spent on it (default: `teacher_tokens`)."""
         if not episode.success or not episode.turns:
             return 0
         records = episode_records(episode, family)
         vecs = embed(self._embedder, [r.document() for r in records]) if self._embedder is not None else None
         if not input_tokens and not output_tokens:
-            input_tokens = sum(len(t.prompt_ids or []) for t in episode.turns)
-            output_tokens = sum(len(t.completion_ids or []) for t in episode.turns)
+            input_tokens, output_tokens = teacher_tokens(episode)
         key = records[0].episode_key
         with self._transaction() as cur:
             cur.execute("DELETE FROM demo_steps WHERE episode_key = ?", (key,))

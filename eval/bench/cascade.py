@@ -56,10 +56,8 @@ def run_family(family: str, student_path: str, args: argparse.Namespace) -> dict
     t = time.perf_counter()
     if len(store) == 0:
         demo_agent = CascadeAgent(student, teacher, None, replace(base, mode="teacher", k=0))
-        for e in collect(demo_agent, spec["env"], list(range(args.demo_tasks)), split="train", seed=0,
-                         desc=f"{family} demonstrations", **play):
-            tokens = [sum(x.info["cascade"]["tokens"]["teacher"][j] for x in e.turns) for j in (0, 1)]
-            store.add_episode(e, family=family, teacher="expert", input_tokens=tokens[0], output_tokens=tokens[1])
+        store.add_episodes(collect(demo_agent, spec["env"], list(range(args.demo_tasks)), split="train", seed=0,
+                                   desc=f"{family} demonstrations", **play), family=family, teacher="expert")
     demos = {**demo_cost(store, base, family), "build_s": time.perf_counter() - t}
 
     calib_path = out / "calibration.json"

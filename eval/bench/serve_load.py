@@ -32,6 +32,23 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def wait_until_healthy(url: str, server: subprocess.Popen[Any], timeout_s: float = 300.0) -> None:
+    """Poll `url`/health until the server process answers 200; an error if it exits or the time runs out."""
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if server.poll() is not None:
+            raise RuntimeError(f"the server exited with {server.returncode}")
+        time.sleep(0.1)
+    raise TimeoutError(f"no answer from {url}/health in {timeout_s:g} s")
+
+
 def percentile(xs: list[float], q: float) -> float:
     xs = sorted(xs)
     return xs[min(len(xs) - 1, max(0, round(q / 100 * (len(xs) - 1))))]
@@ -102,17 +119,7 @@ def main(argv: list[str] | None = None) -> None:
         server = subprocess.Popen(cmd, env=env)
         url = f"http://127.0.0.1:{port}"
         try:
-            import httpx
-
-            for _ in range(1200):
-                try:
-                    if httpx.get(url + "/health", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if server.poll() is not None:
-                    raise SystemExit(f"the server exited with {server.returncode}")
-                time.sleep(0.1)
+            wait_until_healthy(url, server)
             result = asyncio.run(load(url, args.clients, args.requests, args.endpoint, token))
         finally:
             server.terminate()

@@ -61,11 +61,8 @@ class CountingExpert(ExpertAgent):
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> DemoStore:
-    db = DemoStore(tmp_path_factory.mktemp("demos") / "d.db")
-    db.add_episodes(collect(ExpertAgent(), "Household-v0", 8, split="train", num_envs=8, progress=False),
-                    family="household")
-    return db
+def store(household_demos: DemoStore) -> DemoStore:
+    return household_demos
 
 
 

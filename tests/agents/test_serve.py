@@ -70,11 +70,8 @@ def household() -> tuple[Any, str]:
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> DemoStore:
-    db = DemoStore(tmp_path_factory.mktemp("demos") / "d.db")
-    db.add_episodes(collect(ExpertAgent(), "Household-v0", 4, split="train", num_envs=4, progress=False),
-                    family="household")
-    return db
+def store(household_demos: DemoStore) -> DemoStore:
+    return household_demos
 
 
 def make_server(tiny_model: tuple, store: DemoStore, household: tuple, **cfg: Any) -> CascadeServer:
@@ -265,6 +262,8 @@ def test_cli_serve_starts_answers_and_refuses_an_expert_teacher(tmp_path: Any, t
     import subprocess
     import sys
 
+    from distillgym.eval.bench.serve_load import wait_until_healthy
+
     model, tok = tiny_model
     model.save_pretrained(tmp_path / "m")
     tok.save_pretrained(tmp_path / "m")
@@ -280,14 +279,7 @@ def test_cli_serve_starts_answers_and_refuses_an_expert_teacher(tmp_path: Any, t
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(1500):
-            try:
-                if httpx.get(url + "/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert server.poll() is None, server.stderr.read() if server.stderr else ""
-            time.sleep(0.1)
+        wait_until_healthy(url, server)
         r = httpx.post(url + "/v1/act", json={"task": "Your task is to: look.", "observation": "A room."},
                        headers=auth())
         assert r.status_code == 200 and r.json()["acted_by"] in ("student", "teacher")
