@@ -55,6 +55,9 @@ class ServeConfig:
     session_ttl_s: float = 600.0
     max_batch: int = 64
     batch_window_ms: float = 5.0
+    # an idle keep-alive connection stays open this long: agents think and step their envs between turns, and a
+    # server that closes a connection the moment a client reuses it answers that request with a dropped connection
+    keep_alive_s: float = 75.0
     history: int = 4  # turns a session keeps (the prompt shows at most the cascade's history)
 
 
@@ -479,8 +482,16 @@ class CascadeServer:
                              **self._accounting(res)})
 
 
+def uvicorn_config(server: CascadeServer, *, log_level: str = "warning") -> Any:
+    """The uvicorn.Config that serves `server` (host, port, keep-alive from its ServeConfig)."""
+    import uvicorn
+
+    return uvicorn.Config(server.app, host=server.cfg.host, port=server.cfg.port, log_level=log_level,
+                          lifespan="on", timeout_keep_alive=max(1, round(server.cfg.keep_alive_s)))
+
+
 def run(server: CascadeServer, *, log_level: str = "warning") -> None:
     """Serve until interrupted (uvicorn, one process)."""
     import uvicorn
 
-    uvicorn.run(server.app, host=server.cfg.host, port=server.cfg.port, log_level=log_level)
+    uvicorn.Server(uvicorn_config(server, log_level=log_level)).run()

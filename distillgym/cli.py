@@ -547,6 +547,7 @@ def serve(
     max_body_bytes: Annotated[int, typer.Option(min=1024, help="Largest request body.")] = 1 << 20,
     max_messages: Annotated[int, typer.Option(min=1, help="Most messages in a chat request.")] = 64,
     max_tokens: Annotated[int, typer.Option(min=1, help="Largest max_tokens a chat request may ask for.")] = 1024,
+    keep_alive: Annotated[float, typer.Option(min=1.0, help="Seconds an idle connection stays open.")] = 75.0,
     log_level: Annotated[str, typer.Option(help="uvicorn's log level.")] = "warning",
 ) -> None:
     """Serve an in-context cascade over HTTP: OpenAI-compatible /v1/chat/completions and /v1/models, sessions and
@@ -567,7 +568,7 @@ def serve(
     cfg = ServeConfig(host=host, port=port, model_name=model_name, token=token, max_sessions=max_sessions,
                       session_ttl_s=session_ttl, max_batch=max_batch, batch_window_ms=batch_window_ms,
                       max_body_bytes=max_body_bytes, max_messages=max_messages, max_tokens=max_tokens,
-                      history=spec.cascade.history)
+                      keep_alive_s=keep_alive, history=spec.cascade.history)
     try:
         server = CascadeServer(build(spec), cfg, family=family, protocol=protocol)
     except ValueError as e:

@@ -23,7 +23,7 @@ from distillgym.agents.cascade import CascadeAgent, CascadeConfig, cascade_costs
 from distillgym.agents.generation import SamplingParams, TransformersBackend  # noqa: E402
 from distillgym.agents.policies import ExpertAgent, ModelAgent  # noqa: E402
 from distillgym.agents.rollout import collect  # noqa: E402
-from distillgym.agents.serve import CascadeServer, ServeConfig, Sessions  # noqa: E402
+from distillgym.agents.serve import CascadeServer, ServeConfig, Sessions, uvicorn_config  # noqa: E402
 from distillgym.envs.core.protocol import protocol_of  # noqa: E402
 from distillgym.skills.demos import DemoStore  # noqa: E402
 
@@ -44,8 +44,7 @@ class Running:
 
         self.server = server
         self.url = f"http://127.0.0.1:{server.cfg.port}"
-        self.uv = uvicorn.Server(uvicorn.Config(server.app, host="127.0.0.1", port=server.cfg.port,
-                                                log_level="warning", lifespan="on"))
+        self.uv = uvicorn.Server(uvicorn_config(server))
         self.thread = threading.Thread(target=self.uv.run, daemon=True)
         self.thread.start()
         for _ in range(500):
@@ -247,6 +246,38 @@ def test_64_clients_x_50_requests_are_batched(tiny_model: tuple, store: DemoStor
         assert int(float(calls.split()[1])) == batcher.calls
     finally:
         r.stop()
+
+
+def test_keep_alive_connections_outlive_an_idle_client(tiny_model: tuple, store: DemoStore, household: tuple) -> None:
+    """A connection the client leaves idle stays open for keep_alive_s (uvicorn's own default, 5 s, closed idle
+    connections under the 64-client load just as clients reused them)."""
+    import socket
+
+    request = (b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+
+    def answered(sock: socket.socket) -> bytes:
+        sock.sendall(request)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        return data
+
+    for keep_alive in (1.0, 75.0):
+        r = Running(make_server(tiny_model, store, household, keep_alive_s=keep_alive))
+        try:
+            assert uvicorn_config(r.server).timeout_keep_alive == round(keep_alive)
+            with socket.create_connection(("127.0.0.1", r.server.cfg.port), timeout=60) as sock:
+                assert answered(sock).startswith(b"HTTP/1.1 200")
+                if keep_alive == 1.0:
+                    assert sock.recv(1) == b""  # the server closes the idle connection (recv waits for it)
+                else:
+                    time.sleep(2.0)  # idle twice as long as the 1 s server above kept its connection
+                    assert answered(sock).startswith(b"HTTP/1.1 200")
+        finally:
+            r.stop()
 
 
 def test_expert_teacher_is_refused_by_the_server(tiny_model: tuple) -> None:
