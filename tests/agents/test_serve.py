@@ -256,14 +256,24 @@ def test_keep_alive_connections_outlive_an_idle_client(tiny_model: tuple, store:
     request = (b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
 
     def answered(sock: socket.socket) -> bytes:
+        """Send the request and read one whole response (headers, then Content-Length bytes of body)."""
         sock.sendall(request)
         data = b""
         while b"\r\n\r\n" not in data:
             chunk = sock.recv(4096)
             if not chunk:
-                break
+                return data
             data += chunk
-        return data
+        head, body = data.split(b"\r\n\r\n", 1)
+        length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                      if line.lower().startswith(b"content-length:"))
+        while len(body) < length:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            body += chunk
+        assert len(body) == length
+        return head
 
     for keep_alive in (1.0, 75.0):
         r = Running(make_server(tiny_model, store, household, keep_alive_s=keep_alive))
