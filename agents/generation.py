@@ -21,6 +21,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+import numpy as np
+
+from distillgym.agents.prefix_cache import PrefixCache, common_prefix
+
 
 @dataclass(frozen=True)
 class SamplingParams:
@@ -238,7 +242,8 @@ class TransformersBackend:
     KV cache, so short replies cost nothing while long ones finish. `score` is the matching scorer.
     """
 
-    def __init__(self, model: Any, tokenizer: Any, *, batch_size: int = 64, name: str = "") -> None:
+    def __init__(self, model: Any, tokenizer: Any, *, batch_size: int = 64, name: str = "",
+                 prefix_cache: bool | PrefixCache = True) -> None:
         if tokenizer.pad_token_id is None and tokenizer.eos_token_id is None:
             raise ValueError("the tokenizer has neither a pad nor an eos token: set tokenizer.pad_token")
         self.model = model
@@ -250,6 +255,9 @@ class TransformersBackend:
         self.vocab_size = int(model.get_input_embeddings().weight.shape[0])
         # transformers >= 5.2x names the KV cache argument `cache`; older releases `past_key_values`
         self._cache_kw = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+        # exact KV reuse across calls (agents/prefix_cache.py): True for a default-sized cache, or a PrefixCache
+        self.prefix_cache: PrefixCache | None = (
+            prefix_cache if isinstance(prefix_cache, PrefixCache) else PrefixCache() if prefix_cache else None)
 
     @property
     def device(self) -> Any:
@@ -270,6 +278,8 @@ class TransformersBackend:
         out: list[Completion] = []
         was_training = self.model.training
         self.model.eval()
+        if self.prefix_cache is not None:
+            self.prefix_cache.check(self.model)
         try:
             with torch.no_grad():
                 for start in range(0, len(prompts), self.batch_size):
@@ -284,12 +294,9 @@ class TransformersBackend:
         """gen: one torch.Generator for the batch, or a list of one per prompt (row-independent sampling)."""
         torch = _torch()
         n = len(prompts)
-        ids, mask = pad_left(prompts, self.pad_id, self.device)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1)
+        out, mask, next_pos = self._prefill(prompts)
         past = _cache_of(out)
         logits = out.logits[:, -1].float()
-        next_pos = positions[:, -1] + 1
         tokens: list[list[int]] = [[] for _ in range(n)]
         logps: list[list[float]] = [[] for _ in range(n)]
         reason = ["length"] * n
@@ -318,6 +325,7 @@ class TransformersBackend:
                 hit_stop = bool(params.stop) and any(s in decode(self.tokenizer, tokens[i]) for s in params.stop)
                 if ended[j] or hit_stop:
                     reason[i] = "stop"
+                    self._keep_row(past, mask, j, prompts[i] + tokens[i])
                 else:
                     keep.append(j)
             if not keep:
@@ -338,7 +346,81 @@ class TransformersBackend:
             past = _cache_of(out)
             logits = out.logits[:, -1].float()
             next_pos = next_pos + 1
+        else:  # max_tokens reached: the live rows' sequences (their last token fed) are kept too
+            for j, i in enumerate(rows):
+                self._keep_row(past, mask, j, prompts[i] + tokens[i])
         return [Completion(t, lp, decode(self.tokenizer, t), r) for t, lp, r in zip(tokens, logps, reason, strict=True)]
+
+    def _prefill(self, prompts: list[list[int]]) -> tuple[Any, Any, Any]:
+        """Run the prompts through the model: (output with its KV cache, attention mask, next position per row).
+
+        Without a prefix cache the prompts are left-padded. With one, each row reuses the keys and values of its
+        longest cached prefix: the past slots hold row i's n_i cached tokens right-aligned to the widest reuse P,
+        then its remaining tokens follow left-padded; the mask marks the real slots and positions continue from n_i.
+        """
+        torch = _torch()
+        cache = self.prefix_cache
+        if cache is None:
+            ids, mask = pad_left(prompts, self.pad_id, self.device)
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)
+            out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
+                             logits_to_keep=1)
+            return out, mask, positions[:, -1] + 1
+        arrays = [np.asarray(p, dtype=np.int64) for p in prompts]
+        self._share_batch_prefix(arrays)
+        matches = [cache.match(a) for a in arrays]
+        width = max(n for _, n in matches)
+        ids, new_mask = pad_left([p[n:] for p, (_, n) in zip(prompts, matches, strict=True)], self.pad_id,
+                                 self.device)
+        reused = torch.tensor([n for _, n in matches], dtype=torch.long, device=self.device)
+        positions = reused.unsqueeze(-1) + (new_mask.cumsum(-1) - 1).clamp(min=0)
+        if width == 0:
+            out = self.model(input_ids=ids, attention_mask=new_mask, position_ids=positions, use_cache=True,
+                             logits_to_keep=1)
+            return out, new_mask, positions[:, -1] + 1
+        past_mask = torch.zeros((len(prompts), width), dtype=torch.long, device=self.device)
+        some = next(e for e, _ in matches if e is not None).kv
+        layers = [(torch.zeros((len(prompts), *k.shape[:-2], width, k.shape[-1]), dtype=k.dtype, device=k.device),
+                   torch.zeros((len(prompts), *v.shape[:-2], width, v.shape[-1]), dtype=v.dtype, device=v.device))
+                  for k, v in some]
+        for i, (entry, n) in enumerate(matches):
+            if entry is None:
+                continue
+            past_mask[i, width - n :] = 1
+            for (keys, values), (k, v) in zip(layers, entry.kv, strict=True):
+                keys[i, ..., width - n :, :] = k[..., :n, :]
+                values[i, ..., width - n :, :] = v[..., :n, :]
+        from transformers import DynamicCache
+
+        past = DynamicCache(ddp_cache_data=layers, config=self.model.config)
+        mask = torch.cat([past_mask, new_mask], dim=1)
+        out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
+                         logits_to_keep=1, **{self._cache_kw: past})
+        return out, mask, positions[:, -1] + 1
+
+    def _share_batch_prefix(self, arrays: list[np.ndarray]) -> None:
+        """Prefill the prefix every prompt of the batch shares (the system text) once, as a cache entry."""
+        cache = self.prefix_cache
+        if cache is None or len(arrays) < 2:
+            return
+        m = min(len(a) for a in arrays) - 1
+        for a in arrays[1:]:
+            m = min(m, common_prefix(arrays[0], a))
+        if m < cache.min_tokens or cache.longest(arrays[0][:m])[1] >= m:
+            return
+        torch = _torch()
+        ids = torch.tensor(arrays[0][:m], dtype=torch.long, device=self.device).unsqueeze(0)
+        out = self.model(input_ids=ids, use_cache=True, logits_to_keep=1)
+        cache.add(arrays[0][:m], [(layer.keys[0], layer.values[0]) for layer in _cache_of(out).layers])
+
+    def _keep_row(self, past: Any, mask: Any, j: int, sequence: list[int]) -> None:
+        """Keep batch row j's keys and values (its real slots) for the tokens fed so far."""
+        if self.prefix_cache is None:
+            return
+        real = mask[j].bool()
+        n = int(real.sum())
+        kv = [(layer.keys[j][..., real, :], layer.values[j][..., real, :]) for layer in past.layers]
+        self.prefix_cache.add(np.asarray(sequence[:n], dtype=np.int64), kv)
 
     def score(
         self,

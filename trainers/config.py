@@ -86,6 +86,8 @@ class TrainConfig:
     temperature: float = opt(1.0, 'sampling temperature for rollouts')
     top_p: float = opt(1.0, 'nucleus sampling for rollouts')
     max_tokens: int = opt(16, 'tokens per reply')
+    prefix_cache: bool = opt(True, "reuse the keys and values of prompt prefixes seen before (the system text, an "
+                             "episode's earlier turns) in the transformers backend; exact, forgotten after each update")
     lr: float = opt(1e-3, 'AdamW learning rate (use ~1e-5 for real models, ~1e-3 for tiny)')
     weight_decay: float = opt(0.0, 'AdamW weight decay')
     betas: tuple[float, float] = opt((0.9, 0.999), 'AdamW betas')

@@ -53,7 +53,7 @@ def setup(cfg: TrainConfig) -> Run:
     total_steps = cfg.iterations * cfg.updates_per_iter
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    backend = TransformersBackend(model, tokenizer, batch_size=max(cfg.num_envs, 1))
+    backend = TransformersBackend(model, tokenizer, batch_size=max(cfg.num_envs, 1), prefix_cache=cfg.prefix_cache)
     return Run(cfg, model, tokenizer, optimizer, make_schedule(optimizer, cfg, total_steps), backend, device, out,
                family, protocol)
 
