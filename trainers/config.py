@@ -103,6 +103,13 @@ class TrainConfig:
     lora_targets: list[str] = opt(factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"],
                                   help="the modules LoRA adapts")
     device: str = opt("auto", 'auto (cuda when available) | cpu | cuda | cuda:N')
+    dtype: Literal["fp32", "bf16"] = opt(
+        "fp32", "training forward passes: fp32 | bf16 (autocast to bfloat16 with fp32 master weights and optimizer "
+        "state; for GPUs: these CPUs gain nothing from it)")
+    gradient_checkpointing: bool = opt(False, "recompute activations in the backward pass (less memory, ~30% more "
+                                       "compute; for real models)")
+    bucket_by_length: bool = opt(True, "form micro-batches of similar lengths (less padding; the step's gradient is "
+                                 "the same sum)")
     threads: int = opt(0, "torch CPU threads (0: torch's default)")
     eval_every: int = opt(5, 'evaluate on held-out test tasks every N iterations (0: only at the end)')
     eval_episodes: int = opt(32, 'test tasks per evaluation')

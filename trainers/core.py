@@ -75,6 +75,22 @@ def make_schedule(optimizer: torch.optim.Optimizer, cfg: TrainConfig, total_step
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
+def enable_checkpointing(model: Any) -> None:
+    """Activation (gradient) checkpointing, non-reentrant (works when inputs need no grad, and under LoRA); it
+    applies in training mode only, so generation in eval mode is unaffected."""
+    if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.2x
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+
+
+def checkpointing(model: Any) -> bool:
+    """Whether activation checkpointing is on for `model`."""
+    name = "is_activation_checkpointing" if hasattr(model, "activation_checkpointing_enable") else \
+        "is_gradient_checkpointing"
+    return bool(getattr(model, name, False))
+
+
 def wrap_lora(model: Any, cfg: TrainConfig) -> Any:
     """LoRA adapters through peft (only the adapters train)."""
     from peft import LoraConfig, get_peft_model
@@ -224,6 +240,21 @@ def micro_batches(samples: list[Sample], size: int) -> list[list[Sample]]:
     return [samples[i : i + size] for i in range(0, len(samples), max(1, size))]
 
 
+def length_order(samples: Sequence[Sample]) -> list[int]:
+    """Indices of `samples` by total length (prompt + completion), stable: consecutive micro-batches then hold
+    sequences of similar length, and each pads to less."""
+    return sorted(range(len(samples)), key=lambda i: len(samples[i].prompt_ids) + len(samples[i].completion_ids))
+
+
+def padded_tokens(samples: Sequence[Sample], size: int) -> int:
+    """Token slots a forward pass over `samples` in micro-batches of `size` computes (each pads to its longest)."""
+    total = 0
+    for lo in range(0, len(samples), max(1, size)):
+        micro = samples[lo : lo + size]
+        total += len(micro) * (max(len(s.prompt_ids) for s in micro) + max(len(s.completion_ids) for s in micro))
+    return total
+
+
 @dataclass
 class Micro:
     """One micro-batch: its Samples and, row for row, the per-row columns the step was given (advantages, teacher
@@ -255,6 +286,11 @@ def optimize(run: Run, samples: list[Sample], loss_fn: LossFn, **columns: Sequen
     num_tokens = sum(sum(s.loss_mask) for s in samples)
     params = [p for p in run.model.parameters() if p.requires_grad]
     size = max(1, run.cfg.micro_batch_size)
+    if run.cfg.bucket_by_length:  # similar lengths share a micro-batch: less padding, the same summed gradient
+        order = length_order(samples)
+        samples = [samples[i] for i in order]
+        columns = {k: [v[i] for i in order] for k, v in columns.items()}
+    autocast = torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=run.cfg.dtype == "bf16")
     out: dict[str, float] = {}
     for _ in range(max(1, run.cfg.updates_per_iter)):
         run.optimizer.zero_grad(set_to_none=True)
@@ -262,7 +298,8 @@ def optimize(run: Run, samples: list[Sample], loss_fn: LossFn, **columns: Sequen
         loss_total = 0.0
         for lo in range(0, len(samples), size):
             micro = Micro(samples[lo : lo + size], {k: list(v[lo : lo + size]) for k, v in columns.items()})
-            loss, metrics = loss_fn(micro, num_tokens, len(samples))
+            with autocast:
+                loss, metrics = loss_fn(micro, num_tokens, len(samples))
             loss.backward()
             loss_total += float(loss.detach())
             for k, v in metrics.items():

@@ -21,7 +21,7 @@ from distillgym.agents.generation import TransformersBackend
 from distillgym.agents.rollout import collect
 from distillgym.trainers import checkpoint
 from distillgym.trainers.config import TrainConfig, to_dict
-from distillgym.trainers.core import Run, make_schedule, model_agent, pick_device, wrap_lora
+from distillgym.trainers.core import Run, enable_checkpointing, make_schedule, model_agent, pick_device, wrap_lora
 
 
 def setup(cfg: TrainConfig) -> Run:
@@ -43,6 +43,9 @@ def setup(cfg: TrainConfig) -> Run:
     torch.manual_seed(cfg.seed)
     device = pick_device(cfg.device)
     model, tokenizer = build_tiny(TinyConfig(seed=cfg.seed)) if cfg.model == "tiny" else load(cfg.model)
+    if cfg.gradient_checkpointing:
+        # non-reentrant: works with inputs that need no grad and with LoRA; generation (eval mode) never recomputes
+        enable_checkpointing(model)
     if cfg.lora:
         model = wrap_lora(model, cfg)
     model.to(device)
