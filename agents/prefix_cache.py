@@ -9,8 +9,9 @@ prompts share (the system text) is prefilled once and shared.
 
 Reuse is exact up to floating-point rounding: a cached key was computed in another batch layout, so logits agree to
 about 1e-5 in fp32, not bit for bit. The cache forgets everything when the model's weights change (an optimizer
-step, a weight load: any in-place update bumps a parameter's version counter), so a training loop never reads keys
-of old weights. It is bounded by entries and bytes, least recently used first out.
+step, a weight load: checked by a fingerprint of every parameter's norm at each call, and cleared by the trainers
+after every update), so a training loop never reads keys of old weights. It is bounded by entries and bytes, least
+recently used first out.
 
 With a sliding history window (`history=4`), the window drops the oldest turn and every token after it changes, so
 within an episode only the system text is reused once the window is full (docs/scaling.md has the measured effect).
@@ -41,9 +42,21 @@ def common_prefix(a: np.ndarray, b: np.ndarray) -> int:
     return int(diff[0]) if len(diff) else n
 
 
-def weights_version(model: Any) -> tuple[int, int]:
-    """Changes whenever any parameter is updated in place (torch bumps a tensor's version on every in-place op)."""
-    return id(model), sum(int(p._version) for p in model.parameters())
+def weights_version(model: Any) -> Any:
+    """A fingerprint of the model's weights: the norm of every parameter (one fused reduction). Version counters
+    would be cheaper but are not enough: fused AdamW and `.data` writes update weights without bumping them."""
+    import torch
+
+    params = [p.detach() for p in model.parameters()]
+    return id(model), torch.stack(torch._foreach_norm(params)).double().cpu() if params else None
+
+
+def _same_weights(old: Any, new: Any) -> bool:
+    if old is None or old[0] != new[0]:
+        return False
+    if old[1] is None or new[1] is None:
+        return old[1] is None and new[1] is None
+    return bool((old[1] == new[1]).all())
 
 
 class PrefixCache:
@@ -61,7 +74,7 @@ class PrefixCache:
         self.entries: OrderedDict[int, Entry] = OrderedDict()
         self.nbytes = 0
         self._next = 0
-        self._version: tuple[int, int] | None = None
+        self._version: Any = None
         self._matrix: tuple[list[int], np.ndarray, np.ndarray] | None = None
         self.hits = self.lookups = self.reused_tokens = self.prompt_tokens = 0
 
@@ -76,7 +89,7 @@ class PrefixCache:
     def check(self, model: Any) -> None:
         """Forget every entry when the model's weights changed since the last call."""
         version = weights_version(model)
-        if version != self._version:
+        if not _same_weights(self._version, version):
             self.clear()
             self._version = version
 

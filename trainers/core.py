@@ -307,6 +307,8 @@ def optimize(run: Run, samples: list[Sample], loss_fn: LossFn, **columns: Sequen
         grad_norm = torch.nn.utils.clip_grad_norm_(params, run.cfg.max_grad_norm or float("inf"))
         run.optimizer.step()
         run.scheduler.step()
+        if run.backend.prefix_cache is not None:  # keys of the old weights must not be read again
+            run.backend.prefix_cache.clear()
         out = {"loss": loss_total, "grad_norm": float(grad_norm), "lr": float(run.scheduler.get_last_lr()[0]),
                **totals}
     return out

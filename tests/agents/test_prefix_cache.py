@@ -86,7 +86,8 @@ def test_a_prefix_the_batch_shares_is_prefilled_once(tiny_model: tuple) -> None:
     assert [c.ids for c in out] == [c.ids for c in reference]
 
 
-def test_an_update_of_the_weights_empties_the_cache(tiny_model: tuple) -> None:
+@pytest.mark.parametrize("fused", [False, True])  # fused AdamW updates weights without bumping version counters
+def test_an_update_of_the_weights_empties_the_cache(tiny_model: tuple, fused: bool) -> None:
     model, tok = tiny_model
     model = copy.deepcopy(model)
     backend = TransformersBackend(model, tok)
@@ -94,7 +95,7 @@ def test_an_update_of_the_weights_empties_the_cache(tiny_model: tuple) -> None:
     params = SamplingParams(temperature=0.0, max_tokens=6)
     backend.generate([prompt], params)
     assert backend.prefix_cache is not None and len(backend.prefix_cache) == 1
-    opt = torch.optim.AdamW(model.parameters(), lr=0.5)
+    opt = torch.optim.AdamW(model.parameters(), lr=0.5, fused=fused)
     loss = model(input_ids=torch.tensor([prompt]), labels=torch.tensor([prompt])).loss
     loss.backward()
     opt.step()
