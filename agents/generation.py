@@ -39,6 +39,9 @@ class SamplingParams:
     # One seed per prompt: prompt i's randomness then comes from seeds[i] alone, whatever else is in the batch
     # (batch size, order, which rows finished). Overrides `seed`.
     seeds: tuple[int, ...] | None = None
+    # One key per prompt: a fleet of servers sends prompts with the same key to the same server (an episode's
+    # turns, so that server's prefix cache stays warm). Backends on one machine ignore it.
+    sessions: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         if not self.temperature >= 0:
@@ -55,6 +58,8 @@ class SamplingParams:
             raise ValueError("SamplingParams.stop must not contain an empty string")
         if self.seeds is not None:
             object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))
+        if self.sessions is not None:
+            object.__setattr__(self, "sessions", tuple(int(s) for s in self.sessions))
 
     def prompt_seed(self, i: int) -> int | None:
         """The seed of prompt i: its own (`seeds`), else `seed + i`, else None (unseeded)."""
@@ -65,6 +70,8 @@ class SamplingParams:
     def check_seeds(self, n: int) -> None:
         if self.seeds is not None and len(self.seeds) != n:
             raise ValueError(f"SamplingParams.seeds has {len(self.seeds)} seeds for {n} prompts")
+        if self.sessions is not None and len(self.sessions) != n:
+            raise ValueError(f"SamplingParams.sessions has {len(self.sessions)} keys for {n} prompts")
 
 
 @dataclass

@@ -164,6 +164,7 @@ class ModelAgent:
             stop=stop,
             seed=seed,
             seeds=tuple(row_seed(r.seed, r.episode, r.step) for r in requests),
+            sessions=tuple(r.seed * 1_000_003 + r.episode for r in requests),  # a fleet keeps an episode on one server
         )
         completions = self.backend.generate(prompts, params)
         out = []

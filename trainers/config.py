@@ -86,6 +86,15 @@ class TrainConfig:
     temperature: float = opt(1.0, 'sampling temperature for rollouts')
     top_p: float = opt(1.0, 'nucleus sampling for rollouts')
     max_tokens: int = opt(16, 'tokens per reply')
+    generation: Literal["transformers", "vllm_server"] = opt(
+        "transformers", "where rollouts are generated: transformers (in process, the training weights themselves) | "
+        "vllm_server (vLLM OpenAI-compatible servers at generation_urls, weights synced after every iteration)")
+    generation_urls: list[str] = opt(factory=list, help="generation=vllm_server: the servers' root URLs")
+    served_model: str = opt("", "generation=vllm_server: the model name the servers serve (default: model)")
+    weight_sync_dir: str = opt("", "generation=vllm_server: where the learner writes weights for the servers to "
+                               "read (default: a directory under /dev/shm)")
+    probe_tol: float = opt(0.02, "generation=vllm_server: the largest logprob difference between a server and the "
+                           "learner on the probe tokens before training stops")
     prefix_cache: bool = opt(True, "reuse the keys and values of prompt prefixes seen before (the system text, an "
                              "episode's earlier turns) in the transformers backend; exact, forgotten after each update")
     lr: float = opt(1e-3, 'AdamW learning rate (use ~1e-5 for real models, ~1e-3 for tiny)')

@@ -16,7 +16,7 @@ from typing import Any, Literal, overload
 import numpy as np
 import torch
 
-from distillgym.agents.generation import SamplingParams, TransformersBackend, completion_logprobs
+from distillgym.agents.generation import SamplingParams, completion_logprobs
 from distillgym.agents.policies import ActRequest, Agent, ModelAgent
 from distillgym.agents.prompts import PromptBuilder, reply_text
 from distillgym.agents.rollout import collect
@@ -41,7 +41,7 @@ class Run:
     tokenizer: Any
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
-    backend: TransformersBackend
+    backend: Any  # TransformersBackend, or a ServerFleet (generation=vllm_server)
     device: torch.device
     out: Path
     family: str  # the env's family name (what skills are filed under)
@@ -307,7 +307,7 @@ def optimize(run: Run, samples: list[Sample], loss_fn: LossFn, **columns: Sequen
         grad_norm = torch.nn.utils.clip_grad_norm_(params, run.cfg.max_grad_norm or float("inf"))
         run.optimizer.step()
         run.scheduler.step()
-        if run.backend.prefix_cache is not None:  # keys of the old weights must not be read again
+        if getattr(run.backend, "prefix_cache", None) is not None:  # keys of the old weights must not be read
             run.backend.prefix_cache.clear()
         out = {"loss": loss_total, "grad_norm": float(grad_norm), "lr": float(run.scheduler.get_last_lr()[0]),
                **totals}

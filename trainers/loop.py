@@ -56,9 +56,27 @@ def setup(cfg: TrainConfig) -> Run:
     total_steps = cfg.iterations * cfg.updates_per_iter
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    backend = TransformersBackend(model, tokenizer, batch_size=max(cfg.num_envs, 1), prefix_cache=cfg.prefix_cache)
+    backend: Any = TransformersBackend(model, tokenizer, batch_size=max(cfg.num_envs, 1),
+                                       prefix_cache=cfg.prefix_cache)
+    if cfg.generation == "vllm_server":
+        from distillgym.agents.fleet import ServerFleet
+
+        if not cfg.generation_urls:
+            raise ValueError("config field generation_urls: generation=vllm_server needs at least one server URL")
+        backend = ServerFleet(cfg.generation_urls, cfg.served_model or cfg.model, tokenizer,
+                              sync_dir=cfg.weight_sync_dir or None, probe_tol=cfg.probe_tol,
+                              concurrency=max(cfg.num_envs, 1))
     return Run(cfg, model, tokenizer, optimizer, make_schedule(optimizer, cfg, total_steps), backend, device, out,
                family, protocol)
+
+
+def sync_generation(run: Run) -> dict[str, float]:
+    """With generation on servers: every server takes the learner's weights, then the probe checks them (raises
+    WeightSyncError on a mismatch). Nothing to do in process: the backend reads the training weights."""
+    if not hasattr(run.backend, "sync"):
+        return {}
+    took = run.backend.sync(run.model)
+    return {"time/sync_s": took, "sync/probe_max_diff": run.backend.probe(run.model)}
 
 
 def evaluate(run: Run, episodes: int | None = None, teacher: Any = None) -> dict[str, float]:
@@ -155,6 +173,7 @@ def train(cfg: TrainConfig, algo_cfg: Any, *, resume: bool = False) -> Run:
     (run.out / "config.json").write_text(json.dumps({"config": to_dict(cfg), "algo_config": to_dict(algo_cfg)},
                                                     indent=2, default=str))
     logger = Logger(run, run.iteration)
+    sync_generation(run)  # servers start from the learner's weights (a resumed run's too)
     if run.iteration == 0 and cfg.eval_at_start:
         start = evaluate(run, teacher=teacher_context(algo, run, algo_cfg, state))
         logger.log({"iteration": 0, "env_steps": 0, "gen_tokens": 0, **start})
@@ -165,6 +184,7 @@ def train(cfg: TrainConfig, algo_cfg: Any, *, resume: bool = False) -> Run:
             t = time.perf_counter()
             metrics = algo.iteration(run, algo_cfg, state)
             run.iteration += 1
+            metrics.update(sync_generation(run))
             metrics = {"iteration": run.iteration, "env_steps": run.env_steps, "gen_tokens": run.gen_tokens,
                        **metrics, "time/iteration_s": time.perf_counter() - t}
             final = run.iteration == cfg.iterations

@@ -70,7 +70,8 @@ class Server:
                "--distributed-executor-backend", "uni"]
         # without multiprocessing the CPU platform keeps the "uni" executor: the worker runs in the engine process
         # (two vLLM processes to start instead of three)
-        env = {**os.environ, "HF_HUB_OFFLINE": "1", "VLLM_CPU_KVCACHE_SPACE": "1"}
+        # VLLM_SERVER_DEV_MODE: the weight-update endpoints (/pause, /collective_rpc, /reset_prefix_cache, /resume)
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_SERVER_DEV_MODE": "1"}
         env["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
         self.proc = subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env,
                                      start_new_session=True)
@@ -260,3 +261,63 @@ def test_a_skill_summarizer_served_by_vllm(server: Server, scorer: TransformersB
     want = scorer.generate([ids], SamplingParams(temperature=0.0, max_tokens=12))[0].text
     assert summ.generate(prompt) == want
     assert summ.summarize(episode, "k") is None and summ.rejected == 1  # the untrained model writes no JSON
+
+
+def test_a_fleet_syncs_weights_and_its_probe_catches_a_stale_server(server: Server, tiny: tuple,
+                                                                    prompts: list[list[int]], tmp_path: Path) -> None:
+    import copy
+
+    from distillgym.agents.fleet import ServerFleet, WeightSyncError
+
+    model, tokenizer, _ = tiny
+    server.wait_ready()
+    # the same server twice: routing is what is tested here (two vLLM servers cost a minute of startup each)
+    fleet = ServerFleet([server.url, server.url], "tiny", tokenizer, sync_dir=tmp_path / "weights")
+    assert fleet.probe(model) < fleet.probe_tol  # the server was started from the learner's own weights
+    learner = copy.deepcopy(model).train()
+    prompt, completion = fleet.probe_tokens()
+    ids = torch.tensor([prompt + completion])
+    torch.optim.SGD(learner.parameters(), lr=1.0).zero_grad()
+    learner(input_ids=ids, labels=ids).loss.backward()
+    with torch.no_grad():
+        for p in learner.parameters():
+            p -= 1.0 * p.grad  # one big step: the probe tokens' logprobs move far
+    with pytest.raises(WeightSyncError, match="other weights"):
+        fleet.probe(learner)  # the server still holds the old weights
+    try:
+        assert fleet.sync(learner) > 0
+        assert fleet.probe(learner) < fleet.probe_tol
+        greedy = SamplingParams(temperature=0.0, max_tokens=6)
+        sessions = SamplingParams(temperature=0.0, max_tokens=6, sessions=(7, 7, 8, 8))
+        outs = fleet.generate(prompts[:4], sessions)
+        assert fleet.requests == [2, 2]  # keys 8 and 7: two prompts to each server, in session pairs
+        reference = TransformersBackend(learner.eval(), tokenizer, prefix_cache=False).generate(prompts[:4], greedy)
+        assert [c.ids for c in outs] == [c.ids for c in reference]  # the server generates with the new weights
+    finally:
+        fleet.sync(model)  # the other tests of this module expect the original weights
+        assert fleet.probe(model) < fleet.probe_tol
+        fleet.close()
+
+
+def test_a_grpo_iteration_generates_on_the_server(server: Server, tiny: tuple, tmp_path: Path) -> None:
+    from distillgym.trainers.config import load_config
+    from distillgym.trainers.loop import read_metrics, train
+
+    server.wait_ready()
+    cfg, acfg = load_config(None, [
+        f"model={tiny[2]}", "served_model=tiny", "generation=vllm_server", f"generation_urls=[{server.url}]",
+        f"out_dir={tmp_path / 'run'}", f"weight_sync_dir={tmp_path / 'weights'}", "iterations=1", "tasks_per_iter=2",
+        "group_size=2", "num_envs=4", "max_tokens=6", "eval_episodes=2", "eval_every=0", "env_kwargs.max_steps=3",
+        "progress=false", "tensorboard=false", "threads=1", "grpo.drop_zero_advantage=false"])
+    try:
+        run = train(cfg, acfg)
+        metrics = read_metrics(tmp_path / "run")
+        assert metrics[-1]["env_steps"] == 2 * 2 * 3 and metrics[-1]["sync/probe_max_diff"] < cfg.probe_tol
+        assert run.backend.requests[0] >= 2 * 2 * 3  # every training and evaluation turn was generated there
+        assert run.backend.syncs == 2  # at the start and after the iteration
+    finally:
+        from distillgym.agents.fleet import ServerFleet
+
+        restore = ServerFleet([server.url], "tiny", tiny[1], sync_dir=tmp_path / "restore")
+        restore.sync(tiny[0])
+        restore.close()
