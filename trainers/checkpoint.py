@@ -88,7 +88,9 @@ def check_compatible(run: Any, path: Path) -> None:
     meta = json.loads((path / "meta.json").read_text())
     now = to_dict(run.cfg)
     free = {"iterations", "eval_every", "eval_episodes", "eval_teacher", "checkpoint_every", "keep_checkpoints",
-            "progress", "tensorboard", "threads", "device"}
+            "progress", "tensorboard", "threads", "device",
+            # where generation runs and how memory is saved, not what is computed
+            "generation_urls", "served_model", "weight_sync_dir", "probe_tol", "prefix_cache", "gradient_checkpointing"}
     diff = [k for k, v in meta["config"].items() if k not in free and json.dumps(now.get(k), default=str)
             != json.dumps(v, default=str)]
     if diff:
