@@ -353,6 +353,8 @@ def train(
         run = train(cfg, algo_cfg, resume=resume)
     except ValueError as e:
         raise typer.BadParameter(str(e), param_hint="config") from e
+    if not run.dist.main:  # under torchrun, rank 0 reports
+        return
     evals = [m for m in read_metrics(run.out) if "eval/success" in m]
     if evals:
         first, last = evals[0], evals[-1]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, overload
 
@@ -22,6 +22,7 @@ from distillgym.agents.prompts import PromptBuilder, reply_text
 from distillgym.agents.rollout import collect
 from distillgym.envs.core.protocol import AgentProtocol
 from distillgym.envs.core.text_env import SPLIT_SIZE
+from distillgym.trainers import distributed
 from distillgym.trainers.config import TrainConfig
 from distillgym.types import Episode, Sample
 
@@ -50,6 +51,7 @@ class Run:
     env_steps: int = 0  # environment steps taken in training rollouts so far
     gen_tokens: int = 0  # tokens the model generated in training rollouts so far (a token budget's measure)
     state: AlgoState | None = None  # what the algorithm's setup built (checkpointed: its state_dict)
+    dist: distributed.Dist = field(default_factory=distributed.Dist)  # this rank under torchrun (one process: 0 of 1)
 
     @property
     def pad_id(self) -> int:
@@ -127,9 +129,15 @@ def model_agent(run: Run, *, privileged: bool | str | Callable[[ActRequest], str
 
 def rollout(run: Run, agent: Agent, tasks: Sequence[int], group_size: int, *, split: str = "train") -> list[Episode]:
     """Episodes of `agent` on `tasks`, seeded by the run's seed and iteration (a resumed run replays them)."""
-    eps = collect(agent, run.cfg.env, list(tasks), split=split, group_size=group_size, num_envs=run.cfg.num_envs,
+    tasks = list(tasks)
+    mine = distributed.share(tasks, run.dist) if run.dist.on else tasks  # ranks play their share, then gather
+    eps = collect(agent, run.cfg.env, mine, split=split, group_size=group_size, num_envs=run.cfg.num_envs,
                   seed=run.cfg.seed * 100_003 + run.iteration, env_kwargs=run.cfg.env_kwargs,
                   progress=False)
+    if run.dist.on:
+        eps = distributed.gather_shares(eps, [group_size] * len(tasks), run.dist)
+        for i, ep in enumerate(eps):
+            ep.group_id = i // group_size  # the task's position in the whole iteration, as one process numbers it
     if split == "train":
         run.env_steps += sum(e.num_steps for e in eps)
         run.gen_tokens += sum(e.num_completion_tokens for e in eps)
@@ -291,12 +299,15 @@ def optimize(run: Run, samples: list[Sample], loss_fn: LossFn, **columns: Sequen
         samples = [samples[i] for i in order]
         columns = {k: [v[i] for i in order] for k, v in columns.items()}
     autocast = torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=run.cfg.dtype == "bf16")
+    starts = list(range(0, len(samples), size))
+    if run.dist.on:  # every rank holds the whole batch; each backpropagates its share of the micro-batches
+        starts = distributed.share(starts, run.dist)
     out: dict[str, float] = {}
     for _ in range(max(1, run.cfg.updates_per_iter)):
         run.optimizer.zero_grad(set_to_none=True)
         totals: dict[str, float] = {}
         loss_total = 0.0
-        for lo in range(0, len(samples), size):
+        for lo in starts:
             micro = Micro(samples[lo : lo + size], {k: list(v[lo : lo + size]) for k, v in columns.items()})
             with autocast:
                 loss, metrics = loss_fn(micro, num_tokens, len(samples))
@@ -304,6 +315,12 @@ def optimize(run: Run, samples: list[Sample], loss_fn: LossFn, **columns: Sequen
             loss_total += float(loss.detach())
             for k, v in metrics.items():
                 totals[k] = totals.get(k, 0.0) + float(v) * len(micro) / len(samples)
+        if run.dist.on:  # the step's gradient and metrics: the sums of every rank's shares
+            distributed.sum_gradients(params, run.dist)
+            summed = distributed.sum_floats({"loss": loss_total, **{f"m/{k}": v for k, v in totals.items()}},
+                                            run.dist)
+            loss_total = summed.pop("loss")
+            totals = {k[2:]: v for k, v in summed.items()}
         grad_norm = torch.nn.utils.clip_grad_norm_(params, run.cfg.max_grad_norm or float("inf"))
         run.optimizer.step()
         run.scheduler.step()

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from distillgym.agents.generation import TransformersBackend
 from distillgym.agents.rollout import collect
-from distillgym.trainers import checkpoint
+from distillgym.trainers import checkpoint, distributed
 from distillgym.trainers.config import TrainConfig, to_dict
 from distillgym.trainers.core import Run, enable_checkpointing, make_schedule, model_agent, pick_device, wrap_lora
 
@@ -42,6 +42,7 @@ def setup(cfg: TrainConfig) -> Run:
     np.random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     device = pick_device(cfg.device)
+    dist = distributed.init(device)  # under torchrun: this rank (every rank builds the same model from the seed)
     model, tokenizer = build_tiny(TinyConfig(seed=cfg.seed)) if cfg.model == "tiny" else load(cfg.model)
     if cfg.gradient_checkpointing:
         # non-reentrant: works with inputs that need no grad and with LoRA; generation (eval mode) never recomputes
@@ -67,7 +68,7 @@ def setup(cfg: TrainConfig) -> Run:
                               sync_dir=cfg.weight_sync_dir or None, probe_tol=cfg.probe_tol,
                               concurrency=max(cfg.num_envs, 1))
     return Run(cfg, model, tokenizer, optimizer, make_schedule(optimizer, cfg, total_steps), backend, device, out,
-               family, protocol)
+               family, protocol, dist=dist)
 
 
 def sync_generation(run: Run) -> dict[str, float]:
@@ -75,8 +76,15 @@ def sync_generation(run: Run) -> dict[str, float]:
     WeightSyncError on a mismatch). Nothing to do in process: the backend reads the training weights."""
     if not hasattr(run.backend, "sync"):
         return {}
-    took = run.backend.sync(run.model)
-    return {"time/sync_s": took, "sync/probe_max_diff": run.backend.probe(run.model)}
+    out = {}
+    if run.dist.main:  # one rank writes the weights and syncs the servers; the others wait before generating
+        took = run.backend.sync(run.model)
+        out = {"time/sync_s": took, "sync/probe_max_diff": run.backend.probe(run.model)}
+    if run.dist.on:
+        import torch.distributed as tdist
+
+        tdist.barrier()
+    return out
 
 
 def evaluate(run: Run, episodes: int | None = None, teacher: Any = None) -> dict[str, float]:
@@ -162,6 +170,10 @@ def train(cfg: TrainConfig, algo_cfg: Any, *, resume: bool = False) -> Run:
     check_choices(cfg)
     check_choices(algo_cfg, f"{cfg.algo}.")
     run = setup(cfg)
+    main = run.dist.main  # under torchrun, rank 0 alone evaluates, logs and writes
+    if run.dist.on and cfg.algo == "skill_sd":
+        raise ValueError("config field algo: skill_sd keeps a skill store that every rank would write; run it in one "
+                         "process")
     run.state = state = algo.setup(run, algo_cfg)
     if resume:
         last = checkpoint.latest(run.out)
@@ -170,15 +182,16 @@ def train(cfg: TrainConfig, algo_cfg: Any, *, resume: bool = False) -> Run:
             checkpoint.load(run, last)
     elif checkpoint.latest(run.out) is not None:
         raise ValueError(f"{run.out} already holds checkpoints: pass --resume to continue, or choose another out_dir")
-    (run.out / "config.json").write_text(json.dumps({"config": to_dict(cfg), "algo_config": to_dict(algo_cfg)},
-                                                    indent=2, default=str))
-    logger = Logger(run, run.iteration)
+    if main:
+        (run.out / "config.json").write_text(json.dumps({"config": to_dict(cfg), "algo_config": to_dict(algo_cfg)},
+                                                        indent=2, default=str))
+    logger = Logger(run, run.iteration) if main else None
     sync_generation(run)  # servers start from the learner's weights (a resumed run's too)
-    if run.iteration == 0 and cfg.eval_at_start:
+    if run.iteration == 0 and cfg.eval_at_start and logger is not None:
         start = evaluate(run, teacher=teacher_context(algo, run, algo_cfg, state))
         logger.log({"iteration": 0, "env_steps": 0, "gen_tokens": 0, **start})
     bar = tqdm(total=cfg.iterations, initial=run.iteration, desc=f"{cfg.algo} on {cfg.env}", unit="it",
-               disable=not cfg.progress)
+               disable=not cfg.progress or not main)
     try:
         while run.iteration < cfg.iterations:
             t = time.perf_counter()
@@ -188,18 +201,22 @@ def train(cfg: TrainConfig, algo_cfg: Any, *, resume: bool = False) -> Run:
             metrics = {"iteration": run.iteration, "env_steps": run.env_steps, "gen_tokens": run.gen_tokens,
                        **metrics, "time/iteration_s": time.perf_counter() - t}
             final = run.iteration == cfg.iterations
-            if final or (cfg.eval_every and run.iteration % cfg.eval_every == 0):
-                metrics.update(evaluate(run, teacher=teacher_context(algo, run, algo_cfg, state)))
-            logger.log(metrics)
-            if final or run.iteration % max(1, cfg.checkpoint_every) == 0:
-                checkpoint.save(run, algo_cfg)
+            if logger is not None:
+                if final or (cfg.eval_every and run.iteration % cfg.eval_every == 0):
+                    metrics.update(evaluate(run, teacher=teacher_context(algo, run, algo_cfg, state)))
+                logger.log(metrics)
+                if final or run.iteration % max(1, cfg.checkpoint_every) == 0:
+                    checkpoint.save(run, algo_cfg)
             bar.update(1)
             shown = {k.split("/")[-1]: f"{v:.3g}" for k, v in metrics.items() if k in ("loss", "reward",
                      "eval/success")}
             bar.set_postfix(shown, refresh=False)
     finally:
         bar.close()
-        logger.close()
+        if logger is not None:
+            logger.close()
+    if not main:
+        return run
     final_dir = run.out / "model"
     model = run.model.merge_and_unload() if cfg.lora and hasattr(run.model, "merge_and_unload") else run.model
     model.save_pretrained(final_dir)

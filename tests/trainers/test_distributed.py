@@ -1,0 +1,75 @@
+"""The learner under torchrun on CPU (gloo): two ranks take the step one process takes, and their checkpoints resume
+in one process."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from distillgym.trainers.config import load_config  # noqa: E402
+from distillgym.trainers.loop import read_metrics, train  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def args(tiny_dir: str, out: Path, *extra: str, algo: str = "sft") -> list[str]:
+    # SFT on the expert's moves: the data does not depend on how the tasks are shared, so the runs must agree
+    first = ["algo=sft", "sft.successful_only=false"] if algo == "sft" else [f"algo={algo}"]
+    return [f"model={tiny_dir}", f"out_dir={out}", *first, "iterations=2",
+            "tasks_per_iter=3", "num_envs=4", "max_tokens=6", "eval_episodes=2", "eval_every=0",
+            "env_kwargs.max_steps=4", "micro_batch_size=4", "progress=false", "tensorboard=false", "threads=1",
+            *extra]
+
+
+def torchrun(cli_args: list[str], nproc: int = 2) -> None:
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(nproc), "--master-addr",
+           "127.0.0.1", "--master-port", str(free_port()), "-m", "distillgym.cli", "train", *cli_args]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert res.returncode == 0, res.stderr[-4000:]
+
+
+def weights(out: Path) -> dict:
+    from distillgym.agents.models import load
+
+    return load(out / "model")[0].state_dict()
+
+
+def assert_same(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for k in a:  # AdamW divides by |gradient|: another summation order moves a weight by a few 1e-6 at most
+        torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=2e-5, msg=k)
+
+
+def test_two_ranks_take_one_process_step_and_resume_in_one_process(tiny_dir: str, tmp_path: Path) -> None:
+    one = train(*load_config(None, args(tiny_dir, tmp_path / "one")))
+    torchrun(args(tiny_dir, tmp_path / "two"))
+    metrics = read_metrics(tmp_path / "two")
+    assert [m["iteration"] for m in metrics] == [0, 1, 2]  # rank 0 alone logged
+    # the whole batch on every rank: the same episodes (the tasks were shared 2 + 1) and steps as one process
+    assert metrics[-1]["env_steps"] == read_metrics(tmp_path / "one")[-1]["env_steps"] > 0
+    assert metrics[1]["samples"] == read_metrics(tmp_path / "one")[1]["samples"]
+    assert metrics[1]["loss"] == pytest.approx(read_metrics(tmp_path / "one")[1]["loss"], rel=1e-5)
+    assert_same(one.model.state_dict(), weights(tmp_path / "two"))
+    # a two-rank run stopped after iteration 1 resumes in one process and ends where the one-process run ended
+    torchrun(args(tiny_dir, tmp_path / "split", "iterations=1"))
+    resumed = train(*load_config(None, args(tiny_dir, tmp_path / "split")), resume=True)
+    assert_same(one.model.state_dict(), resumed.model.state_dict())
+
+
+def test_grpo_runs_on_two_ranks(tiny_dir: str, tmp_path: Path) -> None:
+    torchrun(args(tiny_dir, tmp_path / "grpo", "group_size=2", "iterations=1", "grpo.drop_zero_advantage=false",
+                  algo="grpo"))
+    metrics = read_metrics(tmp_path / "grpo")
+    assert metrics[-1]["env_steps"] > 0 and "loss" in metrics[-1]
+    assert (tmp_path / "grpo" / "model" / "config.json").is_file()
