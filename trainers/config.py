@@ -90,6 +90,10 @@ class TrainConfig:
         "transformers", "where rollouts are generated: transformers (in process, the training weights themselves) | "
         "vllm_server (vLLM OpenAI-compatible servers at generation_urls, weights synced after every iteration)")
     generation_urls: list[str] = opt(factory=list, help="generation=vllm_server: the servers' root URLs")
+    generation_servers: int = opt(0, "generation=vllm_server: start this many vLLM servers on this machine from the "
+                                  "starting model (stopped with the run); 0: use generation_urls")
+    vllm_python: str = opt("", "the Python interpreter that has vLLM, for generation_servers (default: this one; "
+                           "e.g. .vllm-venv/bin/python)")
     served_model: str = opt("", "generation=vllm_server: the model name the servers serve (default: model)")
     weight_sync_dir: str = opt("", "generation=vllm_server: where the learner writes weights for the servers to "
                                "read (default: a directory under /dev/shm)")

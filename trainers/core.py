@@ -52,6 +52,7 @@ class Run:
     gen_tokens: int = 0  # tokens the model generated in training rollouts so far (a token budget's measure)
     state: AlgoState | None = None  # what the algorithm's setup built (checkpointed: its state_dict)
     dist: distributed.Dist = field(default_factory=distributed.Dist)  # this rank under torchrun (one process: 0 of 1)
+    servers: list[Any] = field(default_factory=list)  # vLLM servers the run started (generation_servers)
 
     @property
     def pad_id(self) -> int:

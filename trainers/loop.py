@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -59,16 +60,50 @@ def setup(cfg: TrainConfig) -> Run:
     out.mkdir(parents=True, exist_ok=True)
     backend: Any = TransformersBackend(model, tokenizer, batch_size=max(cfg.num_envs, 1),
                                        prefix_cache=cfg.prefix_cache)
+    servers: list[Any] = []
     if cfg.generation == "vllm_server":
         from distillgym.agents.fleet import ServerFleet
 
-        if not cfg.generation_urls:
-            raise ValueError("config field generation_urls: generation=vllm_server needs at least one server URL")
-        backend = ServerFleet(cfg.generation_urls, cfg.served_model or cfg.model, tokenizer,
-                              sync_dir=cfg.weight_sync_dir or None, probe_tol=cfg.probe_tol,
-                              concurrency=max(cfg.num_envs, 1))
+        urls, served = list(cfg.generation_urls), cfg.served_model or cfg.model
+        if cfg.generation_servers:
+            served = "policy"
+            if dist.main:
+                servers = launch_servers(cfg, model, tokenizer, out)
+                urls = [srv.url for srv in servers]
+            if dist.on:  # rank 0 started them; every rank generates on them
+                shared: list[Any] = [urls]
+                torch.distributed.broadcast_object_list(shared, src=0)
+                urls = shared[0]
+        if not urls:
+            raise ValueError("config field generation_urls: generation=vllm_server needs at least one server URL "
+                             "(or generation_servers > 0)")
+        backend = ServerFleet(urls, served, tokenizer, sync_dir=cfg.weight_sync_dir or None,
+                              probe_tol=cfg.probe_tol, concurrency=max(cfg.num_envs, 1))
     return Run(cfg, model, tokenizer, optimizer, make_schedule(optimizer, cfg, total_steps), backend, device, out,
-               family, protocol, dist=dist)
+               family, protocol, dist=dist, servers=servers)
+
+
+def launch_servers(cfg: TrainConfig, model: Any, tokenizer: Any, out: Path) -> list[Any]:
+    """`cfg.generation_servers` vLLM servers on this machine, serving the starting model as "policy" (written to
+    out/served-model; the first sync gives them a resumed run's weights); ready when this returns."""
+    from distillgym.agents.fleet import VLLMServer
+
+    if hasattr(model, "peft_config"):
+        raise ValueError("config field generation_servers: servers reload whole weights; train without lora")
+    served = out / "served-model"
+    model.save_pretrained(served)
+    tokenizer.save_pretrained(served)
+    python = cfg.vllm_python or sys.executable
+    servers = [VLLMServer(served, out / f"vllm-server-{i}.log", name="policy", python=python)
+               for i in range(cfg.generation_servers)]
+    try:
+        for srv in servers:
+            srv.wait_ready()
+    except BaseException:
+        for srv in servers:
+            srv.stop()
+        raise
+    return servers
 
 
 def sync_generation(run: Run) -> dict[str, float]:
@@ -170,6 +205,15 @@ def train(cfg: TrainConfig, algo_cfg: Any, *, resume: bool = False) -> Run:
     check_choices(cfg)
     check_choices(algo_cfg, f"{cfg.algo}.")
     run = setup(cfg)
+    try:
+        return _train(run, algo, algo_cfg, resume)
+    finally:
+        for srv in run.servers:  # vLLM servers this run started
+            srv.stop()
+
+
+def _train(run: Run, algo: Any, algo_cfg: Any, resume: bool) -> Run:
+    cfg = run.cfg
     main = run.dist.main  # under torchrun, rank 0 alone evaluates, logs and writes
     if run.dist.on and cfg.algo == "skill_sd":
         raise ValueError("config field algo: skill_sd keeps a skill store that every rank would write; run it in one "

@@ -272,3 +272,21 @@ def test_a_grpo_iteration_generates_on_the_server(server: Server, tiny: tuple, t
         restore = ServerFleet([server.url], "tiny", tiny[1], sync_dir=tmp_path / "restore")
         restore.sync(tiny[0])
         restore.close()
+
+
+def test_a_run_starts_its_own_server_and_stops_it(tiny: tuple, tmp_path: Path) -> None:
+    from distillgym.trainers.config import load_config
+    from distillgym.trainers.loop import read_metrics, train
+
+    cfg, acfg = load_config(None, [
+        f"model={tiny[2]}", "generation=vllm_server", "generation_servers=1", f"out_dir={tmp_path / 'run'}",
+        "iterations=1", "tasks_per_iter=2", "group_size=2", "num_envs=4", "max_tokens=6", "eval_episodes=2",
+        "eval_every=0", "env_kwargs.max_steps=3", "progress=false", "tensorboard=false", "threads=1", "algo=sft",
+        "sft.successful_only=false"])
+    run = train(cfg, acfg)
+    assert len(run.servers) == 1 and run.servers[0].proc.poll() is not None  # started, then stopped with the run
+    assert run.backend.requests[0] > 0 and run.backend.syncs == 2  # evaluation generated on it; synced twice
+    metrics = read_metrics(tmp_path / "run")
+    # SFT changed the weights, and the server followed: the probe after the iteration passed
+    assert metrics[-1]["loss"] > 0 and metrics[-1]["sync/probe_max_diff"] < cfg.probe_tol
+    assert (tmp_path / "run" / "served-model" / "config.json").is_file()

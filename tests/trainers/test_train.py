@@ -102,6 +102,9 @@ def test_config_errors_name_the_field(tmp_path: Path) -> None:
         load_config(None, ["schedule=step"])
     with pytest.raises(ValueError, match=r"config field grpo\.loss_agg must be one of grpo, bnpo, dr_grpo, dapo"):
         load_config(None, ["algo=grpo", "grpo.loss_agg=mean"])
+    cfg, acfg = load_config(None, ["generation=vllm_server", f"out_dir={tmp_path / 'fleet'}"])
+    with pytest.raises(ValueError, match=r"config field generation_urls: .*needs at least one server URL"):
+        train(cfg, acfg)
     cfg, acfg = load_config(None, ["algo=skill_sd"])
     with pytest.raises(ValueError, match=r"skill_sd\.retriever must be one of bm25, embed"):
         train(cfg, dataclasses.replace(acfg, retriever="tfidf"))
