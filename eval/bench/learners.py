@@ -1,0 +1,73 @@
+"""One learner process against two (torchrun, gloo) on the same cores: seconds per training iteration.
+
+The same `distillgym train` config (tiny preset, GRPO on Sokoban 6x6/1 by default) run once in one process with
+`--threads` torch threads, and once under `torch.distributed.run --nproc-per-node 2` with `--threads / 2` threads per
+rank; the median `time/iteration_s` of each (rank 0's clock: an iteration ends for every rank at the gradient
+all-reduce) and their ratio.
+
+    python -m distillgym.eval.bench.learners [--iterations 4] [--threads 2] [--set KEY=VALUE ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+from distillgym.eval.bench.common import machine, markdown_table, write_json
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--iterations", type=int, default=4)
+    ap.add_argument("--threads", type=int, default=2, help="torch threads of the one process (each rank: half)")
+    ap.add_argument("--set", nargs="*", default=[], help="more KEY=VALUE overrides of both runs")
+    ap.add_argument("--out", default="runs/bench/learners")
+    args = ap.parse_args(argv)
+
+    from distillgym.trainers.loop import read_metrics
+
+    out = Path(args.out)
+    base = ["algo=grpo", "env=Sokoban-6x6-1-v0", "tasks_per_iter=8", "group_size=4", "num_envs=32", "max_tokens=16",
+            "eval_every=0", "eval_at_start=false", "eval_episodes=2", "progress=false", "tensorboard=false",
+            "grpo.drop_zero_advantage=false", f"iterations={args.iterations}", *args.set]
+    runs = {
+        "1 process": [sys.executable, "-m", "distillgym.cli", "train", *base, f"threads={args.threads}",
+                      f"out_dir={out / 'one'}"],
+        "2 ranks (torchrun, gloo)": [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+                                     "--master-addr", "127.0.0.1", "--master-port", str(free_port()), "-m",
+                                     "distillgym.cli", "train", *base, f"threads={max(1, args.threads // 2)}",
+                                     f"out_dir={out / 'two'}"],
+    }
+    results = {}
+    for name, cmd in runs.items():
+        folder = Path(cmd[-1].split("=", 1)[1])
+        if folder.exists():
+            import shutil
+
+            shutil.rmtree(folder)
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        metrics = [m for m in read_metrics(folder) if "time/iteration_s" in m]
+        times = [m["time/iteration_s"] for m in metrics[1:]] or [m["time/iteration_s"] for m in metrics]
+        results[name] = {"median_s": statistics.median(times), "times": times,
+                         "env_steps": metrics[-1]["env_steps"]}
+    one, two = (results[k]["median_s"] for k in runs)
+    print(markdown_table(["learner", "s per iteration (median, first dropped)", "env steps", "speed-up"],
+                         [[k, f"{v['median_s']:.2f}", v["env_steps"], f"{one / v['median_s']:.2f}x"]
+                          for k, v in results.items()]))
+    path = write_json(out / "result.json", {"machine": machine(), "args": vars(args), "results": results,
+                                            "ratio": one / two})
+    print(f"\nwrote {path}")
+
+
+if __name__ == "__main__":
+    main()
