@@ -12,6 +12,10 @@ safetensors (Hugging Face names) to `sync_dir` (a RAM disk, /dev/shm, by default
 prefix cache (keys of the old weights) and resumes. These endpoints exist when the server runs with
 `VLLM_SERVER_DEV_MODE=1`. On GPUs vLLM's NCCL weight-transfer API is faster; it needs CUDA.
 
+A LoRA learner (peft) syncs its adapters instead (`ServerFleet(lora=NAME)`, servers started with `--enable-lora`
+and VLLM_ALLOW_RUNTIME_LORA_UPDATING=True): peft's adapter files, then `POST /v1/load_lora_adapter` with
+`load_inplace`, and every request asks for the adapter by name.
+
 The probe (`probe(model)`) asks every server for the log-probabilities of fixed tokens (`prompt_logprobs`) and
 compares them with the learner's; a server whose numbers differ by more than `probe_tol` raises `WeightSyncError`
 (a stale server, a failed reload, another model), so training never goes on with rollouts from other weights.
@@ -52,11 +56,13 @@ class ServerFleet:
 
     def __init__(self, urls: Sequence[str], model: str, tokenizer: Any, *, api_key: str | None = None,
                  sync_dir: str | Path | None = None, probe_tol: float = 0.02, timeout: float = 120.0,
-                 concurrency: int = 32) -> None:
+                 concurrency: int = 32, lora: str | None = None) -> None:
         if not urls:
             raise ValueError("ServerFleet needs at least one server url")
-        self.servers = [HTTPBackend(u, model, tokenizer, api_key=api_key, timeout=timeout, concurrency=concurrency)
-                        for u in urls]
+        # lora: the adapter's name on the servers; requests then ask for it, and sync replaces it in place
+        self.lora = lora
+        self.servers = [HTTPBackend(u, lora or model, tokenizer, api_key=api_key, timeout=timeout,
+                                    concurrency=concurrency) for u in urls]
         self.tokenizer = tokenizer
         self.name = f"{model}@{len(urls)} server{'s' * (len(urls) > 1)}"
         self.pad_id = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id)
@@ -124,10 +130,11 @@ class ServerFleet:
         return response
 
     def write_weights(self, model: Any) -> Path:
-        """The learner's weights as safetensors with Hugging Face names, where the servers read them."""
-        if hasattr(model, "peft_config"):
-            raise WeightSyncError("weight sync reloads whole weights: a LoRA (peft) learner is not supported yet; "
-                                  "merge the adapters or train without lora")
+        """The learner's weights as safetensors with Hugging Face names, where the servers read them (a peft model:
+        its adapters alone, as peft saves them)."""
+        if hasattr(model, "peft_config") != (self.lora is not None):
+            raise WeightSyncError("a LoRA (peft) learner syncs its adapters (ServerFleet(lora=NAME), servers started "
+                                  "with --enable-lora); a whole model syncs its weights (lora=None)")
         tmp = self.sync_dir.with_name(self.sync_dir.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         model.save_pretrained(tmp, safe_serialization=True)
@@ -142,8 +149,12 @@ class ServerFleet:
         for server in self.servers:
             self._post(server, "/pause", params={"mode": "wait"})
             try:
-                self._post(server, "/collective_rpc",
-                           json={"method": "reload_weights", "kwargs": {"weights_path": str(path)}})
+                if self.lora is not None:  # the adapter, replaced under the same name
+                    self._post(server, "/v1/load_lora_adapter",
+                               json={"lora_name": self.lora, "lora_path": str(path), "load_inplace": True})
+                else:
+                    self._post(server, "/collective_rpc",
+                               json={"method": "reload_weights", "kwargs": {"weights_path": str(path)}})
                 self._post(server, "/reset_prefix_cache")
             finally:
                 self._post(server, "/resume")
@@ -212,7 +223,7 @@ class VLLMServer:
 
     def __init__(self, model_dir: str | Path, log: str | Path, *, name: str = "tiny", port: int | None = None,
                  dtype: str = "float32", max_model_len: int = 2048, max_batched_tokens: int = 65536,
-                 extra: Sequence[str] = (), python: str = sys.executable) -> None:
+                 lora_rank: int = 0, extra: Sequence[str] = (), python: str = sys.executable) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = Path(log)
@@ -225,6 +236,9 @@ class VLLMServer:
         # without multiprocessing the CPU platform keeps the "uni" executor: the worker runs in the engine process
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "VLLM_SERVER_DEV_MODE": "1",
                "VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
+        if lora_rank:  # runtime adapters (a LoRA learner's sync)
+            cmd += ["--enable-lora", "--max-lora-rank", str(lora_rank)]
+            env["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] = "True"
         env.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
         self.proc = subprocess.Popen(cmd, stdout=self.log.open("wb"), stderr=subprocess.STDOUT, env=env,
                                      start_new_session=True)

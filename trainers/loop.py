@@ -45,6 +45,12 @@ def setup(cfg: TrainConfig) -> Run:
     device = pick_device(cfg.device)
     dist = distributed.init(device)  # under torchrun: this rank (every rank builds the same model from the seed)
     model, tokenizer = build_tiny(TinyConfig(seed=cfg.seed)) if cfg.model == "tiny" else load(cfg.model)
+    served_dir = None
+    if cfg.generation == "vllm_server" and cfg.generation_servers and dist.main:
+        served_dir = Path(cfg.out_dir) / "served-model"  # what launched servers load: the starting model, before
+        served_dir.parent.mkdir(parents=True, exist_ok=True)  # any adapter
+        model.save_pretrained(served_dir)
+        tokenizer.save_pretrained(served_dir)
     if cfg.gradient_checkpointing:
         # non-reentrant: works with inputs that need no grad and with LoRA; generation (eval mode) never recomputes
         enable_checkpointing(model)
@@ -67,8 +73,8 @@ def setup(cfg: TrainConfig) -> Run:
         urls, served = list(cfg.generation_urls), cfg.served_model or cfg.model
         if cfg.generation_servers:
             served = "policy"
-            if dist.main:
-                servers = launch_servers(cfg, model, tokenizer, out)
+            if served_dir is not None:
+                servers = launch_servers(cfg, served_dir, out)
                 urls = [srv.url for srv in servers]
             if dist.on:  # rank 0 started them; every rank generates on them
                 shared: list[Any] = [urls]
@@ -78,23 +84,21 @@ def setup(cfg: TrainConfig) -> Run:
             raise ValueError("config field generation_urls: generation=vllm_server needs at least one server URL "
                              "(or generation_servers > 0)")
         backend = ServerFleet(urls, served, tokenizer, sync_dir=cfg.weight_sync_dir or None,
-                              probe_tol=cfg.probe_tol, concurrency=max(cfg.num_envs, 1))
+                              probe_tol=cfg.probe_tol, concurrency=max(cfg.num_envs, 1),
+                              lora="policy-lora" if cfg.lora else None)
     return Run(cfg, model, tokenizer, optimizer, make_schedule(optimizer, cfg, total_steps), backend, device, out,
                family, protocol, dist=dist, servers=servers)
 
 
-def launch_servers(cfg: TrainConfig, model: Any, tokenizer: Any, out: Path) -> list[Any]:
-    """`cfg.generation_servers` vLLM servers on this machine, serving the starting model as "policy" (written to
-    out/served-model; the first sync gives them a resumed run's weights); ready when this returns."""
+def launch_servers(cfg: TrainConfig, served: Path, out: Path) -> list[Any]:
+    """`cfg.generation_servers` vLLM servers on this machine, serving the starting model in `served` as "policy"
+    (with runtime LoRA when the run trains adapters; the first sync gives them a resumed run's weights); ready
+    when this returns."""
     from distillgym.agents.fleet import VLLMServer
 
-    if hasattr(model, "peft_config"):
-        raise ValueError("config field generation_servers: servers reload whole weights; train without lora")
-    served = out / "served-model"
-    model.save_pretrained(served)
-    tokenizer.save_pretrained(served)
     python = cfg.vllm_python or sys.executable
-    servers = [VLLMServer(served, out / f"vllm-server-{i}.log", name="policy", python=python)
+    servers = [VLLMServer(served, out / f"vllm-server-{i}.log", name="policy", python=python,
+                          lora_rank=cfg.lora_r if cfg.lora else 0)
                for i in range(cfg.generation_servers)]
     try:
         for srv in servers:

@@ -290,3 +290,30 @@ def test_a_run_starts_its_own_server_and_stops_it(tiny: tuple, tmp_path: Path) -
     # SFT changed the weights, and the server followed: the probe after the iteration passed
     assert metrics[-1]["loss"] > 0 and metrics[-1]["sync/probe_max_diff"] < cfg.probe_tol
     assert (tmp_path / "run" / "served-model" / "config.json").is_file()
+
+
+def test_a_lora_run_syncs_its_adapter(tiny: tuple, tmp_path: Path) -> None:
+    from distillgym.trainers.config import load_config
+    from distillgym.trainers.loop import read_metrics, train
+
+    pytest.importorskip("peft")
+    cfg, acfg = load_config(None, [
+        f"model={tiny[2]}", "generation=vllm_server", "generation_servers=1", "lora=true", "lora_r=8", "lr=0.05",
+        f"out_dir={tmp_path / 'run'}", "iterations=1", "tasks_per_iter=2", "num_envs=4", "max_tokens=6",
+        "eval_episodes=2", "eval_every=0", "env_kwargs.max_steps=3", "progress=false", "tensorboard=false",
+        "threads=1", "algo=sft", "sft.successful_only=false"])
+    run = train(cfg, acfg)
+    assert run.backend.lora == "policy-lora" and run.backend.requests[0] > 0
+    assert (tmp_path / "run" / "served-model" / "config.json").is_file()
+    # the adapter moved the model (lr 0.05), and the server's adapter follows it: the probe passed after the update
+    metrics = read_metrics(tmp_path / "run")
+    assert metrics[-1]["sync/probe_max_diff"] < cfg.probe_tol
+    # ... and that says something only because the learner moved away from the base model the server started with
+    from distillgym.agents.generation import completion_logprobs
+
+    base = TransformersBackend(tiny[0], tiny[1], prefix_cache=False)
+    prompt, completion = run.backend.probe_tokens()
+    before = base.score([prompt], [completion])[0].logprobs
+    with torch.no_grad():
+        learner = completion_logprobs(run.model.eval(), [prompt], [completion], pad_id=base.pad_id)[0][0]
+    assert max(abs(a - b) for a, b in zip(before, learner.tolist(), strict=False)) > 10 * cfg.probe_tol
