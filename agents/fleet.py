@@ -29,7 +29,6 @@ import dataclasses
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from distillgym.agents.generation import Completion, SamplingParams, check_prompts, completion_logprobs
-from distillgym.agents.http_backend import HTTPBackend
+from distillgym.agents.http_backend import HTTPBackend, free_port
 
 PROBE_TEXT = "You are playing Sokoban. Push every box onto a target. <action>Up</action>"
 
@@ -209,10 +208,6 @@ class ServerFleet:
         shutil.rmtree(self.sync_dir, ignore_errors=True)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class VLLMServer:

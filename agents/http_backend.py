@@ -23,6 +23,15 @@ from distillgym.agents.generation import Completion, SamplingParams, check_promp
 TOKEN_ID_PREFIX = "token_id:"
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free now (for servers started on localhost)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 class BackendConnectionError(ConnectionError):
     """The server could not be reached or kept failing (connection errors, timeouts, 5xx) after all retries."""
 

@@ -11,19 +11,13 @@ all-reduce) and their ratio.
 from __future__ import annotations
 
 import argparse
-import socket
 import statistics
 import subprocess
 import sys
 from pathlib import Path
 
+from distillgym.agents.http_backend import free_port
 from distillgym.eval.bench.common import machine, markdown_table, write_json
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -24,12 +23,6 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_until_healthy(url: str, server: subprocess.Popen[Any], timeout_s: float = 300.0) -> None:
@@ -91,6 +84,7 @@ async def load(url: str, clients: int, requests: int, endpoint: str, token: str)
 
 
 def main(argv: list[str] | None = None) -> None:
+    from distillgym.agents.http_backend import free_port
     from distillgym.eval.bench.common import machine, write_json
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

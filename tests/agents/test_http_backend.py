@@ -24,13 +24,8 @@ from distillgym.agents.http_backend import (
     BackendRequestError,
     BackendResponseError,
     HTTPBackend,
+    free_port,
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Scripted:

@@ -21,6 +21,7 @@ httpx = pytest.importorskip("httpx")
 
 from distillgym.agents.cascade import CascadeAgent, CascadeConfig, cascade_costs  # noqa: E402
 from distillgym.agents.generation import SamplingParams, TransformersBackend  # noqa: E402
+from distillgym.agents.http_backend import free_port  # noqa: E402
 from distillgym.agents.policies import ExpertAgent, ModelAgent  # noqa: E402
 from distillgym.agents.rollout import collect  # noqa: E402
 from distillgym.agents.serve import CascadeServer, ServeConfig, Sessions, uvicorn_config  # noqa: E402
@@ -30,10 +31,6 @@ from distillgym.skills.demos import DemoStore  # noqa: E402
 TOKEN = "s3cret"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Running:

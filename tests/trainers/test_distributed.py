@@ -4,23 +4,18 @@ in one process."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from distillgym.agents.http_backend import free_port
+
 torch = pytest.importorskip("torch")
 
 from distillgym.trainers.config import load_config  # noqa: E402
 from distillgym.trainers.loop import read_metrics, train  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def args(tiny_dir: str, out: Path, *extra: str, algo: str = "sft") -> list[str]:
