@@ -42,8 +42,11 @@ def weights(out: Path) -> dict:
 
 def assert_same(a: dict, b: dict) -> None:
     assert a.keys() == b.keys()
-    for k in a:  # AdamW divides by |gradient|: another summation order moves a weight by a few 1e-6 at most
-        torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=2e-5, msg=k)
+    # AdamW's first steps divide by |gradient|: where a gradient nearly cancels, another summation order moves that
+    # weight by a small fraction of the step (lr 1e-3); a missing or doubled gradient share moves nearly every weight
+    # by about the step
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-4, msg=k)
 
 
 def test_two_ranks_take_one_process_step_and_resume_in_one_process(tiny_dir: str, tmp_path: Path) -> None:
