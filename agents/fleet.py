@@ -24,7 +24,6 @@ compares them with the learner's; a server whose numbers differ by more than `pr
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import dataclasses
 import os
 import shutil
@@ -38,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from distillgym.agents.generation import Completion, SamplingParams, check_prompts, completion_logprobs
-from distillgym.agents.http_backend import HTTPBackend, free_port
+from distillgym.agents.http_backend import HTTPBackend, free_port, run_blocking
 
 PROBE_TEXT = "You are playing Sokoban. Push every box onto a target. <action>Up</action>"
 
@@ -65,9 +64,11 @@ class ServerFleet:
         self.tokenizer = tokenizer
         self.name = f"{model}@{len(urls)} server{'s' * (len(urls) > 1)}"
         self.pad_id = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id)
-        shm = Path("/dev/shm")
-        root = Path(sync_dir) if sync_dir else (shm if shm.is_dir() else Path(tempfile.gettempdir()))
-        self.sync_dir = root / f"distillgym-weights-{os.getpid()}" if not sync_dir else root
+        if sync_dir:
+            self.sync_dir = Path(sync_dir)
+        else:  # a RAM disk where there is one
+            shm = Path("/dev/shm")
+            self.sync_dir = (shm if shm.is_dir() else Path(tempfile.gettempdir())) / f"distillgym-weights-{os.getpid()}"
         self.probe_tol = probe_tol
         self.timeout = timeout
         self.headers = self.servers[0].headers
@@ -104,12 +105,7 @@ class ServerFleet:
         return [c for c in out if c is not None]
 
     def generate(self, prompts: Sequence[Sequence[int]], params: SamplingParams) -> list[Completion]:
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return asyncio.run(self.agenerate(prompts, params))
-        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-            return pool.submit(asyncio.run, self.agenerate(prompts, params)).result()
+        return run_blocking(self.agenerate(prompts, params))
 
     # ------------------------------------------------------------------------------------------- weights
 

@@ -15,12 +15,25 @@ import concurrent.futures
 import json
 import math
 import random
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Coroutine, Sequence
+from typing import Any, TypeVar
 
 from distillgym.agents.generation import Completion, SamplingParams, check_prompts, decode
 
+T = TypeVar("T")
+
 TOKEN_ID_PREFIX = "token_id:"
+
+
+def run_blocking(coro: Coroutine[Any, Any, T]) -> T:
+    """Run `coro` to completion from synchronous code; inside a running event loop, on a helper thread with its own
+    loop (so a synchronous backend call also works from async code)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 def free_port() -> int:
@@ -231,13 +244,8 @@ class HTTPBackend:
             return list(await asyncio.gather(*(one(i, p) for i, p in enumerate(checked))))
 
     def generate(self, prompts: Sequence[Sequence[int]], params: SamplingParams) -> list[Completion]:
-        """Synchronous `agenerate`; inside a running event loop it runs on a helper thread with its own loop."""
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return asyncio.run(self.agenerate(prompts, params))
-        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-            return pool.submit(asyncio.run, self.agenerate(prompts, params)).result()
+        """Synchronous `agenerate` (see `run_blocking`)."""
+        return run_blocking(self.agenerate(prompts, params))
 
     def health(self) -> bool:
         """True when the server answers GET /health (vLLM) or /v1/models with 200."""
