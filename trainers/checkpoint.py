@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from distillgym.trainers import distributed
 from distillgym.trainers.config import to_dict
 
 PREFIX = "ckpt-"
@@ -22,8 +23,9 @@ def _dir(out: Path) -> Path:
     return out / "checkpoints"
 
 
-def save(run: Any, algo_cfg: Any) -> Path:
-    """Write checkpoint `ckpt-<iteration>` under out/checkpoints and keep the most recent `keep_checkpoints`."""
+def save(run: Any, algo_cfg: Any, optimizer_state: dict[str, Any] | None = None) -> Path:
+    """Write checkpoint `ckpt-<iteration>` under out/checkpoints and keep the most recent `keep_checkpoints`.
+    `optimizer_state`: the optimizer's whole state when the run's is sharded (FSDP), else read from the run."""
     root = _dir(run.out)
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"{PREFIX}{run.iteration:06d}"
@@ -33,7 +35,7 @@ def save(run: Any, algo_cfg: Any) -> Path:
     torch.save(
         {
             "model": run.model.state_dict(),
-            "optimizer": run.optimizer.state_dict(),
+            "optimizer": run.optimizer.state_dict() if optimizer_state is None else optimizer_state,
             "scheduler": run.scheduler.state_dict(),
             "algo_state": run.state.state_dict() if run.state is not None else {},
             "rng": {
@@ -66,7 +68,11 @@ def load(run: Any, path: Path) -> None:
     meta = json.loads((path / "meta.json").read_text())
     state = torch.load(path / "state.pt", map_location=run.device, weights_only=False)
     run.model.load_state_dict(state["model"])
-    run.optimizer.load_state_dict(state["optimizer"])
+    if run.learner is not None:  # FSDP: the whole state cut into this rank's shards
+        distributed.push_weights(run.learner, run.model)
+        distributed.load_sharded_optimizer(run.optimizer, state["optimizer"])
+    else:
+        run.optimizer.load_state_dict(state["optimizer"])
     run.scheduler.load_state_dict(state["scheduler"])
     # checkpoints written before the typed states kept it under "extra_modules" (the same keys)
     algo_state = state["algo_state"] if "algo_state" in state else state.get("extra_modules", {})
@@ -88,7 +94,7 @@ def check_compatible(run: Any, path: Path) -> None:
     meta = json.loads((path / "meta.json").read_text())
     now = to_dict(run.cfg)
     free = {"iterations", "eval_every", "eval_episodes", "eval_teacher", "checkpoint_every", "keep_checkpoints",
-            "progress", "tensorboard", "threads", "device",
+            "progress", "tensorboard", "threads", "device", "parallel",
             # where generation runs and how memory is saved, not what is computed
             "generation_urls", "served_model", "weight_sync_dir", "probe_tol", "prefix_cache", "gradient_checkpointing"}
     diff = [k for k, v in meta["config"].items() if k not in free and json.dumps(now.get(k), default=str)

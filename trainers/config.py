@@ -123,6 +123,10 @@ class TrainConfig:
                                        "compute; for real models)")
     bucket_by_length: bool = opt(True, "form micro-batches of similar lengths (less padding; the step's gradient is "
                                  "the same sum)")
+    parallel: Literal["ddp", "fsdp"] = opt(
+        "ddp", "under torchrun: ddp (every rank holds the whole model and optimizer; gradients all-reduced) | fsdp "
+        "(FSDP2 fully_shard: weights, gradients and optimizer state sharded over ranks for the update; each rank "
+        "keeps a whole copy of the weights for generation and scoring). One process: ignored")
     threads: int = opt(0, "torch CPU threads (0: torch's default)")
     eval_every: int = opt(5, 'evaluate on held-out test tasks every N iterations (0: only at the end)')
     eval_episodes: int = opt(32, 'test tasks per evaluation')

@@ -53,6 +53,14 @@ class Run:
     state: AlgoState | None = None  # what the algorithm's setup built (checkpointed: its state_dict)
     dist: distributed.Dist = field(default_factory=distributed.Dist)  # this rank under torchrun (one process: 0 of 1)
     servers: list[Any] = field(default_factory=list)  # vLLM servers the run started (generation_servers)
+    # parallel=fsdp under torchrun: the sharded module the optimizer steps (`model` stays whole on every rank, for
+    # generation, scoring and checkpoints, and takes the learner's weights after every step); else None
+    learner: Any = None
+
+    @property
+    def trained(self) -> Any:
+        """The module the optimizer steps: the sharded learner under FSDP, else the model itself."""
+        return self.model if self.learner is None else self.learner
 
     @property
     def pad_id(self) -> int:
@@ -271,6 +279,7 @@ class Micro:
 
     samples: list[Sample]
     cols: dict[str, list[Any]]
+    model: Any  # the module to differentiate (`Run.trained`: the sharded learner under FSDP, else the model)
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -291,44 +300,60 @@ def optimize(run: Run, samples: list[Sample], loss_fn: LossFn, **columns: Sequen
     for name, col in columns.items():
         if len(col) != len(samples):
             raise ValueError(f"column {name!r} has {len(col)} rows for {len(samples)} samples")
-    run.model.train()
+    model = run.trained
+    model.train()
     num_tokens = sum(sum(s.loss_mask) for s in samples)
-    params = [p for p in run.model.parameters() if p.requires_grad]
+    params = [p for p in model.parameters() if p.requires_grad]
     size = max(1, run.cfg.micro_batch_size)
     if run.cfg.bucket_by_length:  # similar lengths share a micro-batch: less padding, the same summed gradient
         order = length_order(samples)
         samples = [samples[i] for i in order]
         columns = {k: [v[i] for i in order] for k, v in columns.items()}
     autocast = torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=run.cfg.dtype == "bf16")
-    starts = list(range(0, len(samples), size))
+    starts: list[tuple[int, bool]] = [(lo, True) for lo in range(0, len(samples), size)]
     if run.dist.on:  # every rank holds the whole batch; each backpropagates its share of the micro-batches
-        starts = distributed.share(starts, run.dist)
+        mine = distributed.share(starts, run.dist)
+        if run.learner is not None:  # FSDP gathers and reduces in every forward/backward: ranks run as many,
+            # a rank short of one backpropagates a micro-batch with its loss times 0
+            mine += [(0, False)] * (-(-len(starts) // run.dist.world) - len(mine))
+        starts = mine
     out: dict[str, float] = {}
     for _ in range(max(1, run.cfg.updates_per_iter)):
         run.optimizer.zero_grad(set_to_none=True)
         totals: dict[str, float] = {}
         loss_total = 0.0
-        for lo in starts:
-            micro = Micro(samples[lo : lo + size], {k: list(v[lo : lo + size]) for k, v in columns.items()})
+        for lo, counts in starts:
+            micro = Micro(samples[lo : lo + size], {k: list(v[lo : lo + size]) for k, v in columns.items()}, model)
             with autocast:
                 loss, metrics = loss_fn(micro, num_tokens, len(samples))
+            if not counts:
+                loss = loss * 0.0
             loss.backward()
+            if not counts:
+                continue
             loss_total += float(loss.detach())
             for k, v in metrics.items():
                 totals[k] = totals.get(k, 0.0) + float(v) * len(micro) / len(samples)
         if run.dist.on:  # the step's gradient and metrics: the sums of every rank's shares
-            distributed.sum_gradients(params, run.dist)
+            if run.learner is None:  # (FSDP has reduce-scattered them in the backward passes)
+                distributed.sum_gradients(params, run.dist)
             summed = distributed.sum_floats({"loss": loss_total, **{f"m/{k}": v for k, v in totals.items()}},
                                             run.dist)
             loss_total = summed.pop("loss")
             totals = {k[2:]: v for k, v in summed.items()}
-        grad_norm = torch.nn.utils.clip_grad_norm_(params, run.cfg.max_grad_norm or float("inf"))
+        grad_norm = distributed.whole(torch.nn.utils.clip_grad_norm_(params, run.cfg.max_grad_norm or float("inf")))
         run.optimizer.step()
         run.scheduler.step()
+        if run.learner is not None:  # generation and scoring read the whole model: it takes the new weights
+            distributed.pull_weights(run.model, run.learner)
         if getattr(run.backend, "prefix_cache", None) is not None:  # keys of the old weights must not be read
             run.backend.prefix_cache.clear()
         out = {"loss": loss_total, "grad_norm": float(grad_norm), "lr": float(run.scheduler.get_last_lr()[0]),
                **totals}
+        out["memory/train_state_mb"] = distributed.train_state_bytes(
+            model, run.optimizer, run.model if run.learner is not None else None) / 2**20
+        if run.learner is not None:
+            out["fsdp/local_fraction"] = distributed.local_fraction(run.learner)
     return out
 
 

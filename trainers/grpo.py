@@ -93,7 +93,7 @@ def policy_gradient_step(run: core.Run, samples: list, advantages: list[list[flo
 
     def loss_fn(micro: core.Micro, num_tokens: int, num_seqs: int) -> tuple[torch.Tensor, dict[str, float]]:
         batch = core.make_batch(micro.samples, run.device, micro.cols["advantages"])
-        logp, _ = core.logprobs(run.model, micro.samples, run.pad_id)
+        logp, _ = core.logprobs(micro.model, micro.samples, run.pad_id)
         per_token, clipped = clipped_pg(logp, batch.old_logp, batch.advantages, clip_low=cfg.clip_low,
                                         clip_high=cfg.clip_high, ratio_cap=cfg.ratio_cap)
         metrics = {}

@@ -57,7 +57,8 @@ def setup(cfg: TrainConfig) -> Run:
     if cfg.lora:
         model = wrap_lora(model, cfg)
     model.to(device)
-    params = [p for p in model.parameters() if p.requires_grad]
+    learner = distributed.shard(model, dist, device) if cfg.parallel == "fsdp" and dist.on else None
+    params = [p for p in (model if learner is None else learner).parameters() if p.requires_grad]
     # fused: one kernel for all parameters (3x faster steps on a CPU for small models; TRL's default too)
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay,
                                   fused=device.type in ("cpu", "cuda"))
@@ -87,7 +88,7 @@ def setup(cfg: TrainConfig) -> Run:
                               probe_tol=cfg.probe_tol, concurrency=max(cfg.num_envs, 1),
                               lora="policy-lora" if cfg.lora else None)
     return Run(cfg, model, tokenizer, optimizer, make_schedule(optimizer, cfg, total_steps), backend, device, out,
-               family, protocol, dist=dist, servers=servers)
+               family, protocol, dist=dist, servers=servers, learner=learner)
 
 
 def launch_servers(cfg: TrainConfig, served: Path, out: Path) -> list[Any]:
@@ -249,12 +250,15 @@ def _train(run: Run, algo: Any, algo_cfg: Any, resume: bool) -> Run:
             metrics = {"iteration": run.iteration, "env_steps": run.env_steps, "gen_tokens": run.gen_tokens,
                        **metrics, "time/iteration_s": time.perf_counter() - t}
             final = run.iteration == cfg.iterations
+            save = final or run.iteration % max(1, cfg.checkpoint_every) == 0
+            # FSDP: every rank gathers its shards of the optimizer state; rank 0 writes them whole
+            optimizer_state = distributed.whole_optimizer_state(run.optimizer) if save and run.learner else None
             if logger is not None:
                 if final or (cfg.eval_every and run.iteration % cfg.eval_every == 0):
                     metrics.update(evaluate(run, teacher=teacher_context(algo, run, algo_cfg, state)))
                 logger.log(metrics)
-                if final or run.iteration % max(1, cfg.checkpoint_every) == 0:
-                    checkpoint.save(run, algo_cfg)
+                if save:
+                    checkpoint.save(run, algo_cfg, optimizer_state)
             bar.update(1)
             shown = {k.split("/")[-1]: f"{v:.3g}" for k, v in metrics.items() if k in ("loss", "reward",
                      "eval/success")}

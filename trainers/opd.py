@@ -42,7 +42,7 @@ def distill_step(run: core.Run, samples: list, teacher_prompts: list, cfg: Confi
     def loss_fn(micro: core.Micro, num_tokens: int, num_seqs: int) -> tuple[torch.Tensor, dict[str, float]]:
         batch = core.make_batch(micro.samples, run.device)
         full = cfg.loss == "jsd"
-        logp, logits = core.logprobs(run.model, micro.samples, run.pad_id, logits=full)
+        logp, logits = core.logprobs(micro.model, micro.samples, run.pad_id, logits=full)
         with torch.no_grad():
             t_logp, t_logits = core.logprobs(teacher, micro.samples, run.pad_id, prompts=micro.cols["teacher_prompts"],
                                              logits=full)

@@ -84,7 +84,7 @@ def _pg_with_kl_loss(run: core.Run, samples: list, prompts: list, token_adv: lis
                      teacher: Any) -> dict[str, float]:
     def loss_fn(micro: core.Micro, num_tokens: int, num_seqs: int) -> tuple[torch.Tensor, dict[str, float]]:
         batch = core.make_batch(micro.samples, run.device, micro.cols["advantages"])
-        logp, logits = core.logprobs(run.model, micro.samples, run.pad_id, logits=True)
+        logp, logits = core.logprobs(micro.model, micro.samples, run.pad_id, logits=True)
         with torch.no_grad():
             _, t_logits = core.logprobs(teacher, micro.samples, run.pad_id, prompts=micro.cols["teacher_prompts"],
                                         logits=True)

@@ -79,8 +79,8 @@ def iteration(run: core.Run, cfg: Config, state: core.AlgoState) -> dict[str, fl
 
     def loss_fn(micro: core.Micro, num_tokens: int, num_seqs: int) -> tuple[torch.Tensor, dict[str, float]]:
         batch = core.make_batch(micro.samples, run.device, micro.cols["advantages"])
-        t_logp, t_logits = core.logprobs(run.model, micro.samples, run.pad_id, logits=True)
-        s_logp, s_logits = core.logprobs(run.model, micro.samples, run.pad_id, prompts=micro.cols["student_prompts"],
+        t_logp, t_logits = core.logprobs(micro.model, micro.samples, run.pad_id, logits=True)
+        s_logp, s_logits = core.logprobs(micro.model, micro.samples, run.pad_id, prompts=micro.cols["student_prompts"],
                                          logits=True)
         teacher_loss, _ = clipped_pg(t_logp, batch.old_logp, batch.advantages, clip_low=cfg.clip_low,
                                      clip_high=cfg.clip_high, ratio_cap=cfg.ratio_cap)

@@ -123,7 +123,7 @@ def iteration(run: core.Run, cfg: Config, state: State) -> dict[str, float]:
 
     def loss_fn(micro: core.Micro, num_tokens: int, num_seqs: int) -> tuple[torch.Tensor, dict[str, float]]:
         batch = core.make_batch(micro.samples, run.device)
-        logp, _ = core.logprobs(run.model, micro.samples, run.pad_id)
+        logp, _ = core.logprobs(micro.model, micro.samples, run.pad_id)
         loss = core.reduce_step(-logp, batch.mask, cfg.loss_agg, num_tokens=num_tokens, num_seqs=num_seqs)
         return loss, {"nll": float(-(logp.detach() * batch.mask).sum() / batch.mask.sum().clamp(min=1))}
 

@@ -1,9 +1,11 @@
-"""One learner process against two (torchrun, gloo) on the same cores: seconds per training iteration.
+"""One learner process against two (torchrun, gloo; DDP and FSDP2) on the same cores: seconds per training
+iteration and the update's state per rank.
 
 The same `distillgym train` config (tiny preset, GRPO on Sokoban 6x6/1 by default) run once in one process with
-`--threads` torch threads, and once under `torch.distributed.run --nproc-per-node 2` with `--threads / 2` threads per
-rank; the median `time/iteration_s` of each (rank 0's clock: an iteration ends for every rank at the gradient
-all-reduce) and their ratio.
+`--threads` torch threads, then under `torch.distributed.run --nproc-per-node 2` with `--threads / 2` threads per
+rank, as `parallel=ddp` and `parallel=fsdp`; the median `time/iteration_s` of each (rank 0's clock: an iteration ends
+for every rank at the gradient reduction), their ratios, and `memory/train_state_mb` (weights, gradients and
+optimizer state a rank holds for the update, FSDP's whole copy for generation included).
 
     python -m distillgym.eval.bench.learners [--iterations 4] [--threads 2] [--set KEY=VALUE ...]
 """
@@ -37,11 +39,11 @@ def main(argv: list[str] | None = None) -> None:
     runs = {
         "1 process": [sys.executable, "-m", "distillgym.cli", "train", *base, f"threads={args.threads}",
                       f"out_dir={out / 'one'}"],
-        "2 ranks (torchrun, gloo)": [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
-                                     "--master-addr", "127.0.0.1", "--master-port", str(free_port()), "-m",
-                                     "distillgym.cli", "train", *base, f"threads={max(1, args.threads // 2)}",
-                                     f"out_dir={out / 'two'}"],
     }
+    for name, scheme in (("2 ranks, DDP (torchrun, gloo)", "ddp"), ("2 ranks, FSDP2 (torchrun, gloo)", "fsdp")):
+        runs[name] = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr",
+                      "127.0.0.1", "--master-port", str(free_port()), "-m", "distillgym.cli", "train", *base,
+                      f"threads={max(1, args.threads // 2)}", f"parallel={scheme}", f"out_dir={out / scheme}"]
     results = {}
     for name, cmd in runs.items():
         folder = Path(cmd[-1].split("=", 1)[1])
@@ -53,13 +55,16 @@ def main(argv: list[str] | None = None) -> None:
         metrics = [m for m in read_metrics(folder) if "time/iteration_s" in m]
         times = [m["time/iteration_s"] for m in metrics[1:]] or [m["time/iteration_s"] for m in metrics]
         results[name] = {"median_s": statistics.median(times), "times": times,
-                         "env_steps": metrics[-1]["env_steps"]}
-    one, two = (results[k]["median_s"] for k in runs)
-    print(markdown_table(["learner", "s per iteration (median, first dropped)", "env steps", "speed-up"],
-                         [[k, f"{v['median_s']:.2f}", v["env_steps"], f"{one / v['median_s']:.2f}x"]
-                          for k, v in results.items()]))
+                         "env_steps": metrics[-1]["env_steps"],
+                         "train_state_mb": metrics[-1].get("memory/train_state_mb", float("nan"))}
+    one = results["1 process"]
+    print(markdown_table(["learner", "s per iteration (median, first dropped)", "env steps", "speed-up",
+                          "update state per rank (MB)"],
+                         [[k, f"{v['median_s']:.2f}", v["env_steps"], f"{one['median_s'] / v['median_s']:.2f}x",
+                           f"{v['train_state_mb']:.1f}"] for k, v in results.items()]))
     path = write_json(out / "result.json", {"machine": machine(), "args": vars(args), "results": results,
-                                            "ratio": one / two})
+                                            "ratios": {k: one["median_s"] / v["median_s"]
+                                                       for k, v in results.items()}})
     print(f"\nwrote {path}")
 
 
