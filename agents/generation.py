@@ -19,11 +19,14 @@ from __future__ import annotations
 import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from distillgym.agents.prefix_cache import PrefixCache, common_prefix
+
+if TYPE_CHECKING:
+    from distillgym.agents.fast_decode import Decoder
 
 
 @dataclass(frozen=True)
@@ -242,6 +245,31 @@ def _cache_of(out: Any) -> Any:
     return cache if cache is not None else out.past_key_values
 
 
+class _CacheSteps:
+    """Decoding through transformers' own forward and its KV cache (models `fast_decode` does not support): the
+    same interface as `fast_decode.Decoder`."""
+
+    def __init__(self, backend: TransformersBackend, past: Any, mask: Any) -> None:
+        self.backend, self.past, self.mask = backend, past, mask
+
+    def step(self, tokens: Any, positions: Any) -> Any:
+        torch = _torch()
+        self.mask = torch.cat([self.mask, torch.ones_like(self.mask[:, :1])], dim=1)
+        out = self.backend.model(input_ids=tokens.unsqueeze(-1), attention_mask=self.mask,
+                                 position_ids=positions.unsqueeze(-1), use_cache=True,
+                                 **{self.backend._cache_kw: self.past})
+        self.past = _cache_of(out)
+        return out.logits[:, -1].float()
+
+    def select(self, rows: Any) -> None:
+        self.past.batch_select_indices(rows)
+        self.mask = self.mask[rows]
+
+    def row_kv(self, j: int) -> list[tuple[Any, Any]]:
+        real = self.mask[j].bool()
+        return [(layer.keys[j][..., real, :], layer.values[j][..., real, :]) for layer in self.past.layers]
+
+
 class TransformersBackend:
     """Batched sampling with a KV cache on any transformers causal LM, any device.
 
@@ -250,7 +278,7 @@ class TransformersBackend:
     """
 
     def __init__(self, model: Any, tokenizer: Any, *, batch_size: int = 64, name: str = "",
-                 prefix_cache: bool | PrefixCache = True) -> None:
+                 prefix_cache: bool | PrefixCache = True, fast_decode: bool = True) -> None:
         if tokenizer.pad_token_id is None and tokenizer.eos_token_id is None:
             raise ValueError("the tokenizer has neither a pad nor an eos token: set tokenizer.pad_token")
         self.model = model
@@ -263,6 +291,9 @@ class TransformersBackend:
         # transformers >= 5.2x names the KV cache argument `cache`; older releases `past_key_values`
         self._cache_kw = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
         # exact KV reuse across calls (agents/prefix_cache.py): True for a default-sized cache, or a PrefixCache
+        # one-token steps through agents/fast_decode.py where the model is Llama/Qwen2-style (same logits, less
+        # overhead per token); else through transformers' forward
+        self.fast_decode = fast_decode
         self.prefix_cache: PrefixCache | None = (
             prefix_cache if isinstance(prefix_cache, PrefixCache) else PrefixCache() if prefix_cache else None)
 
@@ -301,9 +332,13 @@ class TransformersBackend:
         """gen: one torch.Generator for the batch, or a list of one per prompt (row-independent sampling)."""
         torch = _torch()
         n = len(prompts)
+        from distillgym.agents.fast_decode import Decoder, supports
+
         out, mask, next_pos = self._prefill(prompts)
-        past = _cache_of(out)
         logits = out.logits[:, -1].float()
+        steps: Decoder | _CacheSteps = (
+            Decoder(self.model, _cache_of(out), mask, params.max_tokens)
+            if self.fast_decode and supports(self.model) else _CacheSteps(self, _cache_of(out), mask))
         tokens: list[list[int]] = [[] for _ in range(n)]
         logps: list[list[float]] = [[] for _ in range(n)]
         reason = ["length"] * n
@@ -315,13 +350,16 @@ class TransformersBackend:
                 tok = logits.argmax(-1)
             else:
                 probs = torch.softmax(filter_logits(logits / params.temperature, params.top_k, params.top_p), -1)
-                if isinstance(gen, list):  # one uniform per live row from its own generator: inverse CDF
+                # inverse CDF, one uniform per live row: from the row's own generator, or the batch's (10x faster
+                # than torch.multinomial on a CPU, the same distribution)
+                if isinstance(gen, list):
                     u = torch.cat([torch.rand(1, generator=gen[i], dtype=torch.float64) for i in rows])
-                    cdf = probs.double().cumsum(-1)
-                    tok = torch.searchsorted(cdf, (u.to(cdf.device) * cdf[:, -1]).unsqueeze(-1)).squeeze(-1)
-                    tok = tok.clamp(max=probs.shape[-1] - 1)
                 else:
-                    tok = torch.multinomial(probs, 1, generator=gen).squeeze(-1)
+                    u = torch.rand(len(rows), generator=gen, dtype=torch.float64, device=gen.device)
+                cdf = probs.double().cumsum(-1)
+                # right: the first token whose cumulative mass exceeds the draw, never one of zero probability
+                tok = torch.searchsorted(cdf, (u.to(cdf.device) * cdf[:, -1]).unsqueeze(-1), right=True).squeeze(-1)
+                tok = tok.clamp(max=probs.shape[-1] - 1)
             tok_logp = logp_all.gather(-1, tok.unsqueeze(-1)).squeeze(-1)
             tok_cpu, logp_cpu = tok.tolist(), tok_logp.tolist()
             ended = torch.isin(tok, stop_ids).tolist() if len(stop_ids) else [False] * len(rows)
@@ -332,30 +370,21 @@ class TransformersBackend:
                 hit_stop = bool(params.stop) and any(s in decode(self.tokenizer, tokens[i]) for s in params.stop)
                 if ended[j] or hit_stop:
                     reason[i] = "stop"
-                    self._keep_row(past, mask, j, prompts[i] + tokens[i])
+                    self._keep_row(steps, j, prompts[i] + tokens[i])
                 else:
                     keep.append(j)
             if not keep:
                 break
             if len(keep) < len(rows):  # drop finished rows from the batch and the KV cache
                 idx = torch.tensor(keep, dtype=torch.long, device=self.device)
-                past.batch_select_indices(idx)
-                tok, mask, next_pos = tok[idx], mask[idx], next_pos[idx]
+                steps.select(idx)
+                tok, next_pos = tok[idx], next_pos[idx]
                 rows = [rows[j] for j in keep]
-            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
-            out = self.model(
-                input_ids=tok.unsqueeze(-1),
-                attention_mask=mask,
-                position_ids=next_pos.unsqueeze(-1),
-                use_cache=True,
-                **{self._cache_kw: past},
-            )
-            past = _cache_of(out)
-            logits = out.logits[:, -1].float()
+            logits = steps.step(tok, next_pos)
             next_pos = next_pos + 1
         else:  # max_tokens reached: the live rows' sequences (their last token fed) are kept too
             for j, i in enumerate(rows):
-                self._keep_row(past, mask, j, prompts[i] + tokens[i])
+                self._keep_row(steps, j, prompts[i] + tokens[i])
         return [Completion(t, lp, decode(self.tokenizer, t), r) for t, lp, r in zip(tokens, logps, reason, strict=True)]
 
     def _prefill(self, prompts: list[list[int]]) -> tuple[Any, Any, Any]:
@@ -420,13 +449,12 @@ class TransformersBackend:
         out = self.model(input_ids=ids, use_cache=True, logits_to_keep=1)
         cache.add(arrays[0][:m], [(layer.keys[0], layer.values[0]) for layer in _cache_of(out).layers])
 
-    def _keep_row(self, past: Any, mask: Any, j: int, sequence: list[int]) -> None:
+    def _keep_row(self, steps: Decoder | _CacheSteps, j: int, sequence: list[int]) -> None:
         """Keep batch row j's keys and values (its real slots) for the tokens fed so far."""
         if self.prefix_cache is None:
             return
-        real = mask[j].bool()
-        n = int(real.sum())
-        kv = [(layer.keys[j][..., real, :], layer.values[j][..., real, :]) for layer in past.layers]
+        kv = steps.row_kv(j)
+        n = int(kv[0][0].shape[-2]) if kv else 0
         self.prefix_cache.add(np.asarray(sequence[:n], dtype=np.int64), kv)
 
     def score(
