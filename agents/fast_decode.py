@@ -52,6 +52,8 @@ def supports(model: Any) -> bool:
 
 def _rms(x: torch.Tensor, norm: Any) -> torch.Tensor:
     """transformers' RMSNorm: computed in fp32, scaled in the input's dtype."""
+    if x.dtype == torch.float32 and norm.weight.dtype == torch.float32:  # one fused kernel, the same numbers
+        return F.rms_norm(x, (x.shape[-1],), norm.weight, norm.variance_epsilon)
     h = x.float()
     h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + norm.variance_epsilon)
     return norm.weight * h.to(x.dtype)
@@ -89,6 +91,11 @@ class Decoder:
         self.bias = torch.full((rows, 1, 1, total), float("-inf"), dtype=dtype, device=mask.device)
         self.bias[:, 0, 0, :width].masked_fill_(mask.bool(), 0.0)
         self.col = width  # the next column a token's keys and values go to
+        # each layer's weights looked up once (module attribute lookups are a real share of a small model's step)
+        self.layers = [(layer.input_layernorm, layer.self_attn.q_proj, layer.self_attn.k_proj, layer.self_attn.v_proj,
+                        layer.self_attn.o_proj, getattr(layer.self_attn, "scaling", None),
+                        layer.post_attention_layernorm, layer.mlp.gate_proj.weight, layer.mlp.up_proj.weight,
+                        layer.mlp.down_proj.weight) for layer in self.base.layers]
 
     @torch.no_grad()
     def step(self, tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
@@ -102,21 +109,20 @@ class Decoder:
         cos, sin = self.base.rotary_emb(x, positions.unsqueeze(-1))  # [rows, 1, head_dim]
         cos, sin = cos.to(x.dtype), sin.to(x.dtype)
         mask = self.bias[..., :end]
-        for i, layer in enumerate(self.base.layers):
-            at, mlp = layer.self_attn, layer.mlp
-            h = _rms(x, layer.input_layernorm)
-            q = F.linear(h, at.q_proj.weight, at.q_proj.bias).view(rows, self.heads, self.head_dim)
-            k = F.linear(h, at.k_proj.weight, at.k_proj.bias).view(rows, self.kv_heads, self.head_dim)
-            v = F.linear(h, at.v_proj.weight, at.v_proj.bias).view(rows, self.kv_heads, self.head_dim)
+        gqa = self.kv_heads != self.heads
+        for i, (ln1, qp, kp, vp, op, scale, ln2, gate, up, down) in enumerate(self.layers):
+            h = _rms(x, ln1)
+            q = F.linear(h, qp.weight, qp.bias).view(rows, self.heads, self.head_dim)
+            k = F.linear(h, kp.weight, kp.bias).view(rows, self.kv_heads, self.head_dim)
+            v = F.linear(h, vp.weight, vp.bias).view(rows, self.kv_heads, self.head_dim)
             self.keys[i][:, :, col] = _rotate(k, cos, sin)
             self.values[i][:, :, col] = v
             a = F.scaled_dot_product_attention(
                 _rotate(q, cos, sin).unsqueeze(2), self.keys[i][:, :, :end], self.values[i][:, :, :end],
-                attn_mask=mask, scale=getattr(at, "scaling", None), enable_gqa=self.kv_heads != self.heads)
-            x = x + F.linear(a.reshape(rows, self.heads * self.head_dim), at.o_proj.weight, at.o_proj.bias)
-            h = _rms(x, layer.post_attention_layernorm)
-            x = x + F.linear(F.silu(F.linear(h, mlp.gate_proj.weight)) * F.linear(h, mlp.up_proj.weight),
-                             mlp.down_proj.weight)
+                attn_mask=mask, scale=scale, enable_gqa=gqa)
+            x = x + F.linear(a.reshape(rows, self.heads * self.head_dim), op.weight, op.bias)
+            h = _rms(x, ln2)
+            x = x + F.linear(F.silu(F.linear(h, gate)) * F.linear(h, up), down)
         self.col = end
         head = self.model.lm_head
         return F.linear(_rms(x, self.base.norm), head.weight, head.bias).float()
