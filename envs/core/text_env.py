@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 from abc import abstractmethod
 from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 import gymnasium as gym
@@ -52,6 +53,57 @@ class EnvSnapshot:
     state: Any  # the family's own immutable state
 
 
+class LazyPrivileged(Mapping[str, Any]):
+    """`info["privileged"]`: a read-only mapping whose entries (an expert's plan or search, often the costliest part
+    of a step) are computed on first access and cached. Read while the env is still at that step, it asks the env
+    itself; read later, it computes them from the state the env recorded for that step
+    (`TextEnv._privileged_state`), so an info kept across steps still says what it said. Copies, pickles and
+    `dict(...)` give a plain dict."""
+
+    __slots__ = ("_env", "_state", "_value", "_version")
+
+    def __init__(self, env: TextEnv[Any], version: int, state: Any) -> None:
+        self._env: TextEnv[Any] | None = env
+        self._version = version
+        self._state = state
+        self._value: dict[str, Any] | None = None
+
+    def _get(self) -> dict[str, Any]:
+        if self._value is None:
+            env = self._env
+            assert env is not None
+            self._value = (env.privileged_info() if env._version == self._version
+                           else env._privileged_info_at(self._state))
+            self._env = self._state = None  # the answer is all that is needed now
+        return self._value
+
+    @property
+    def evaluated(self) -> bool:
+        """Whether the entries have been computed (nothing is until something reads them)."""
+        return self._value is not None
+
+    def __getitem__(self, key: str) -> Any:
+        return self._get()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._get())
+
+    def __len__(self) -> int:
+        return len(self._get())
+
+    def __repr__(self) -> str:
+        return repr(self._get())
+
+    def __copy__(self) -> dict[str, Any]:
+        return dict(self._get())
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> dict[str, Any]:
+        return copy.deepcopy(self._get(), memo)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (dict, (self._get(),))
+
+
 class TextEnv(gym.Env[str, str], Generic[ActT]):
     """Base class of all distillgym text environments.
 
@@ -60,7 +112,8 @@ class TextEnv(gym.Env[str, str], Generic[ActT]):
         max_steps: episode step limit (counted over every `step` call, invalid ones included); the episode is
             truncated when it is reached.
         invalid_action_penalty: reward for an action that cannot be parsed; the step still counts.
-        privileged: compute `info["privileged"]` (expert plan, solution) at every step. Turn off for raw speed.
+        privileged: give `info["privileged"]` (expert plan, solution) at every step, computed when first read
+            (a `LazyPrivileged` mapping); False gives an empty dict.
         render_mode: None, "ansi" (render() returns the text) or "human" (render() prints it).
     """
 
@@ -101,6 +154,7 @@ class TextEnv(gym.Env[str, str], Generic[ActT]):
         self._done = False
         self._last_obs = ""
         self._last_feedback = ""
+        self._version = 0  # bumped whenever the state may change (reset, step, restore): what a lazy info is tied to
 
     # ----------------------------------------------------------------- family hooks
     @abstractmethod
@@ -147,6 +201,22 @@ class TextEnv(gym.Env[str, str], Generic[ActT]):
     def _set_state(self, state: Any) -> None:
         """Restore what `_get_state` returned."""
 
+    def _privileged_state(self) -> Any:
+        """What `privileged_info()` depends on now, recorded at every step for a lazy info read after the env has
+        moved on: cheap and immutable. Default: a snapshot; a family overrides it with less (2048: the board)."""
+        return self.snapshot()
+
+    def _privileged_info_at(self, state: Any) -> dict[str, Any]:
+        """`privileged_info()` as it was when `_privileged_state()` returned `state`. Default: put the snapshot back,
+        ask, and return to where the env is (its RNG and step count included)."""
+        here, version = self.snapshot(), self._version
+        try:
+            self.restore(state)
+            return self.privileged_info()
+        finally:
+            self.restore(here)
+            self._version = version
+
     def _extra_info(self) -> dict[str, Any]:
         """Per-family extras, stored under the family's own key in `info`."""
         return {}
@@ -166,6 +236,7 @@ class TextEnv(gym.Env[str, str], Generic[ActT]):
         of the RNG seed; families document their own extra options.
         """
         super().reset(seed=seed)
+        self._version += 1
         options = dict(options or {})
         split = options.pop("split", self.split)
         if "task_index" in options:
@@ -194,6 +265,7 @@ class TextEnv(gym.Env[str, str], Generic[ActT]):
             self._last_obs = self._observation(feedback)
             return self._last_obs, 0.0, True, False, self._info(invalid=True)
         self._steps += 1
+        self._version += 1
         parsed = self.parse_action(action)
         if parsed is None:
             reward, terminated, feedback = self.invalid_action_penalty, False, self.invalid_feedback(action)
@@ -246,6 +318,7 @@ class TextEnv(gym.Env[str, str], Generic[ActT]):
         """Put the env back to `snap` (taken from an env of the same family and constructor options)."""
         if not isinstance(snap, EnvSnapshot) or snap.family != self.family:
             raise ValueError(f"restore() needs a snapshot of a {self.family!r} env, got {type(snap).__name__}")
+        self._version += 1
         self._task_index = snap.task_index
         self._task_seed = snap.task_seed
         self._task_split = snap.split
@@ -276,7 +349,8 @@ class TextEnv(gym.Env[str, str], Generic[ActT]):
         info: dict[str, Any] = {
             "task": self.task_text(),
             "admissible_actions": self.admissible_actions(),
-            "privileged": self.privileged_info() if self.compute_privileged else {},
+            "privileged": LazyPrivileged(self, self._version, self._privileged_state())
+            if self.compute_privileged else {},
             "success": bool(self.is_success()),
             "invalid_action": invalid,
             "feedback": self._last_feedback,

@@ -157,11 +157,21 @@ class Game2048Env(TextEnv[int]):
         return {"expert_action": self.expert_action(), "expert_depth": self.expert_depth}
 
     def expert_action(self) -> str | None:
-        key = bytes(self._cells)
+        return self._expert_move(bytes(self._cells))
+
+    def _expert_move(self, key: bytes) -> str | None:
+        """The expectimax move on the board whose cells are `key` (the last board's answer cached)."""
         if self._expert_cache is None or self._expert_cache[0] != key:
-            self._expert_cache = (key, self.expert.best_action(self.board))
+            board = np.frombuffer(key, dtype=np.uint8).astype(np.int8).reshape(self.size, self.size)
+            self._expert_cache = (key, self.expert.best_action(board))
         action = self._expert_cache[1]
         return None if action is None else DIRECTIONS[action]
+
+    def _privileged_state(self) -> bytes:
+        return bytes(self._cells)  # the expert's move depends on the board alone
+
+    def _privileged_info_at(self, state: bytes) -> dict[str, Any]:
+        return {"expert_action": self._expert_move(state), "expert_depth": self.expert_depth}
 
     def _get_state(self) -> Any:
         return (tuple(self._cells), self._score, copy.deepcopy(self._rng.bit_generator.state))
