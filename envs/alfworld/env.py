@@ -294,7 +294,16 @@ class ALFWorldEnv(TextEnv[str]):
 
     def _extra_info(self) -> dict[str, Any]:
         s = self._st
-        return {"game_file": s.game_file, "task_type": task_type_of(s.game_file), "expert_source": s.plan_source}
+        return {"game_file": s.game_file, "task_type": task_type_of(s.game_file), "expert_source": self._source(s)}
+
+    def _source(self, s: _ALFWorldState) -> str | None:
+        """Where the expert's plan comes from: known once the plan is made (privileged info is computed when read);
+        before, what `_plan_from` will choose without running the planner (the walkthrough when the expert follows
+        it and it still applies, else the planner)."""
+        if s.plan_source is not None or s.won:
+            return s.plan_source
+        rest = self._walk_moves[s.on_walkthrough :] if s.on_walkthrough >= 0 else None
+        return "walkthrough" if self.expert == "walkthrough" and rest else "planner"
 
     def invalid_feedback(self, action: object) -> str:
         return NOTHING

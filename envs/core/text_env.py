@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import copy
 from abc import abstractmethod
-from dataclasses import dataclass
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 import gymnasium as gym
@@ -55,10 +55,10 @@ class EnvSnapshot:
 
 class LazyPrivileged(Mapping[str, Any]):
     """`info["privileged"]`: a read-only mapping whose entries (an expert's plan or search, often the costliest part
-    of a step) are computed on first access and cached. Read while the env is still at that step, it asks the env
+    of a step) are computed when first read, then kept. Read while the env is still at that step, it asks the env
     itself; read later, it computes them from the state the env recorded for that step
-    (`TextEnv._privileged_state`), so an info kept across steps still says what it said. Copies, pickles and
-    `dict(...)` give a plain dict."""
+    (`TextEnv._privileged_state`), so an info kept across steps still says what it said. `dict(...)`, copies and
+    pickles give a plain dict (json needs `dict(...)`); `evaluated` says whether anything has read it yet."""
 
     __slots__ = ("_env", "_state", "_value", "_version")
 
@@ -68,19 +68,18 @@ class LazyPrivileged(Mapping[str, Any]):
         self._state = state
         self._value: dict[str, Any] | None = None
 
+    @property
+    def evaluated(self) -> bool:
+        return self._value is not None
+
     def _get(self) -> dict[str, Any]:
         if self._value is None:
             env = self._env
             assert env is not None
-            self._value = (env.privileged_info() if env._version == self._version
-                           else env._privileged_info_at(self._state))
+            self._value = dict(env.privileged_info() if env._version == self._version
+                               else env._privileged_info_at(self._state))
             self._env = self._state = None  # the answer is all that is needed now
         return self._value
-
-    @property
-    def evaluated(self) -> bool:
-        """Whether the entries have been computed (nothing is until something reads them)."""
-        return self._value is not None
 
     def __getitem__(self, key: str) -> Any:
         return self._get()[key]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -54,7 +56,7 @@ def test_info_keys_and_splits(env_id: str) -> None:
     for key in ("task", "admissible_actions", "privileged", "success"):
         assert key in info
     assert info["split"] == "train" and info["task_seed"] == 3
-    assert isinstance(info["privileged"], dict) and info["privileged"]
+    assert isinstance(info["privileged"], Mapping) and info["privileged"]
     test_obs, test_info = env.reset(seed=3, options={"split": "test"})
     assert test_info["task_seed"] == SPLIT_SIZE + 3
     test_env = gym.make(env_id, split="test")

@@ -1,0 +1,111 @@
+"""distillgym against GEM (gem-llm) on the games both have, in one process: resets and steps per second.
+
+    python -m distillgym.eval.bench.gem_speed [--resets 2000] [--steps 20000] [--core 0] [--out ...]
+
+Pairs (the same sizes, default settings on both sides, made the way each project's users make them):
+
+- Sokoban 6x6 with 2 boxes: `gymnasium.make("distillgym/Sokoban-6x6-2-v0")` against `gem.make("game:Sokoban-v0-easy")`
+  (dim_room (6, 6), num_boxes 2).
+- 2048 on 4x4: `gymnasium.make("distillgym/2048-v0")` against `gem.make("game:Game2048-v0-easy")` (4x4).
+
+Resets: `--resets` resets with seeds 0, 1, ... Steps: `--steps` uniformly random moves (each side's own action
+text: `Up` / `\\boxed{up}`), resetting when an episode ends (those resets are not counted as steps, and their time
+is left out of the step rate). Both sides interleave in rounds (distillgym, GEM, distillgym, ...) so that load on the
+machine falls on both alike; the reported figure is the best round of each. distillgym's `info["privileged"]` is on
+by default and is not read here, which is what a plain RL loop does: the expert's plan costs nothing until read
+(`LazyPrivileged`). `--read-privileged` reads it at every step (what a teacher's rollout pays).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+from distillgym.eval.bench.common import machine, markdown_table, pin_to_one_core, write_json
+
+PAIRS = {
+    "Sokoban 6x6, 2 boxes": ("distillgym/Sokoban-6x6-2-v0", "game:Sokoban-v0-easy"),
+    "2048 4x4": ("distillgym/2048-v0", "game:Game2048-v0-easy"),
+}
+OURS_MOVES = ["Up", "Down", "Left", "Right"]
+GEM_MOVES = ["\\boxed{up}", "\\boxed{down}", "\\boxed{left}", "\\boxed{right}"]
+
+
+def make_pair(ours_id: str, gem_id: str) -> tuple[Any, Any]:
+    import gem
+    import gymnasium as gym
+
+    import distillgym  # noqa: F401  (registers the ids)
+
+    return gym.make(ours_id), gem.make(gem_id)
+
+
+def time_resets(reset: Callable[[int], Any], n: int, start: int) -> float:
+    t = time.perf_counter()
+    for s in range(start, start + n):
+        reset(s)
+    return (time.perf_counter() - t) / n
+
+
+def time_steps(env: Any, moves: list[str], n: int, seed: int, read: bool) -> float:
+    """Seconds per step over n random moves, episode resets excluded."""
+    rng = random.Random(seed)
+    env.reset(seed=seed)
+    spent, done, episode = 0.0, 0, 0
+    while done < n:
+        a = moves[rng.randrange(4)]
+        t = time.perf_counter()
+        _, _, terminated, truncated, info = env.step(a)
+        if read:
+            dict(info.get("privileged") or {})
+        spent += time.perf_counter() - t
+        done += 1
+        if terminated or truncated:
+            episode += 1
+            env.reset(seed=seed + episode)
+    return spent / n
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--resets", type=int, default=2000)
+    ap.add_argument("--steps", type=int, default=20000)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--read-privileged", action="store_true", help="read info['privileged'] at every step")
+    ap.add_argument("--core", type=int, default=0, help="pin to this core (-1: no pinning)")
+    ap.add_argument("--out", default="runs/bench/gem_speed.json")
+    args = ap.parse_args(argv)
+    pinned = pin_to_one_core(None if args.core < 0 else args.core)
+
+    results: dict[str, Any] = {}
+    rows = []
+    for name, (ours_id, gem_id) in PAIRS.items():
+        ours, theirs = make_pair(ours_id, gem_id)
+        best: dict[str, dict[str, float]] = {"ours": {}, "gem": {}}
+        for r in range(args.rounds):
+            for side, env, moves in (("ours", ours, OURS_MOVES), ("gem", theirs, GEM_MOVES)):
+                reset_s = time_resets(lambda s, env=env: env.reset(seed=s), args.resets, r * args.resets)
+                step_s = time_steps(env, moves, args.steps, r, args.read_privileged and side == "ours")
+                b = best[side]
+                b["reset_s"] = min(b.get("reset_s", float("inf")), reset_s)
+                b["step_s"] = min(b.get("step_s", float("inf")), step_s)
+        ours.close()
+        results[name] = {"ids": [ours_id, gem_id], **best,
+                         "reset_ratio": best["gem"]["reset_s"] / best["ours"]["reset_s"],
+                         "step_ratio": best["gem"]["step_s"] / best["ours"]["step_s"]}
+        res = results[name]
+        rows.append([name, f"{1 / best['ours']['reset_s']:,.0f}", f"{1 / best['gem']['reset_s']:,.0f}",
+                     f"**{res['reset_ratio']:.2f}x**", f"{1 / best['ours']['step_s']:,.0f}",
+                     f"{1 / best['gem']['step_s']:,.0f}", f"**{res['step_ratio']:.2f}x**"])
+    print(markdown_table(["game", "distillgym resets/s", "GEM resets/s", "reset ratio", "distillgym steps/s",
+                          "GEM steps/s", "step ratio"], rows))
+    print("(ratio > 1: distillgym is faster)")
+    path = write_json(args.out, {"machine": machine(), "pinned": pinned, "args": vars(args), "results": results})
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
