@@ -110,14 +110,14 @@ class SokobanEnv(TextEnv[int]):
             reward += self.rewards.box_on_target
         elif event == -1:
             reward += self.rewards.box_off_target
-        # keep the expert's remaining plan when the agent follows it, else re-plan lazily
+        # keep the expert's remaining plan when the agent follows it, else re-plan when the plan is next asked for
         plan: tuple[int, ...] | None
         if new_state == s.state:
             plan = s.plan
         elif s.plan and s.plan[0] == action:
             plan = s.plan[1:]
         else:
-            plan = None if not self.compute_privileged else self._replan(new_state)
+            plan = None
         self._s = replace(s, state=new_state, plan=plan)
         solved = new_state.solved(s.room.layout)
         if solved:
