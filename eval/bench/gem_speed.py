@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import random
 import time
-from collections.abc import Callable
 from typing import Any
 
 from distillgym.eval.bench.common import machine, markdown_table, pin_to_one_core, write_json
@@ -43,10 +42,11 @@ def make_pair(ours_id: str, gem_id: str) -> tuple[Any, Any]:
     return gym.make(ours_id), gem.make(gem_id)
 
 
-def time_resets(reset: Callable[[int], Any], n: int, start: int) -> float:
+def time_resets(env: Any, n: int, start: int) -> float:
+    """Seconds per reset over seeds start .. start + n - 1."""
     t = time.perf_counter()
     for s in range(start, start + n):
-        reset(s)
+        env.reset(seed=s)
     return (time.perf_counter() - t) / n
 
 
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> None:
         best: dict[str, dict[str, float]] = {"ours": {}, "gem": {}}
         for r in range(args.rounds):
             for side, env, moves in (("ours", ours, OURS_MOVES), ("gem", theirs, GEM_MOVES)):
-                reset_s = time_resets(lambda s, env=env: env.reset(seed=s), args.resets, r * args.resets)
+                reset_s = time_resets(env, args.resets, r * args.resets)
                 step_s = time_steps(env, moves, args.steps, r, args.read_privileged and side == "ours")
                 b = best[side]
                 b["reset_s"] = min(b.get("reset_s", float("inf")), reset_s)
