@@ -71,16 +71,21 @@ def _actions(req: ActRequest) -> list[str]:
 
 
 class RandomAgent:
-    """Uniform over the admissible actions (over the family's action set when it lists none)."""
+    """Uniform over the admissible actions (over the family's action set when it lists none; else the env's own
+    `sample_random_action()`, as GEM envs have)."""
 
     name = "random"
 
     def act(self, requests: Sequence[ActRequest], seed: int) -> list[ActResult]:
         out = []
         for req in requests:
-            rng = np.random.default_rng([req.seed, req.episode, req.step])  # the same for any num_envs
-            actions = _actions(req)
-            a = actions[int(rng.integers(len(actions)))]
+            sample = getattr(getattr(req.env, "unwrapped", req.env), "sample_random_action", None)
+            if callable(sample) and not req.info.get("admissible_actions") and not req.protocol.actions:
+                a = str(sample())  # the env's own random move (a GEM env: in its own format, from its own stream)
+            else:
+                rng = np.random.default_rng([req.seed, req.episode, req.step])  # the same for any num_envs
+                actions = _actions(req)
+                a = actions[int(rng.integers(len(actions)))]
             out.append(ActResult(action=a, reply=a))
         return out
 
@@ -93,7 +98,11 @@ class ExpertAgent:
     def act(self, requests: Sequence[ActRequest], seed: int) -> list[ActResult]:
         out = []
         for req in requests:
-            a = req.env.expert_action()
+            expert = getattr(getattr(req.env, "unwrapped", req.env), "expert_action", None)
+            if not callable(expert):
+                raise ValueError(f"the expert agent needs an env with an expert (expert_action); "
+                                 f"{type(getattr(req.env, 'unwrapped', req.env)).__name__} has none")
+            a = expert()
             if a is None:
                 a = RandomAgent().act([req], seed)[0].action
             out.append(ActResult(action=a, reply=a))

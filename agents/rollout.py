@@ -105,7 +105,7 @@ def collect(
     def start_episode(slot: _Slot) -> None:
         nonlocal next_item
         group, task = queue[next_item]
-        if isinstance(slot.env.unwrapped, TextEnv):
+        if isinstance(slot.env.unwrapped, TextEnv) or getattr(slot.env.unwrapped, "takes_task_index", False):
             obs, info = slot.env.reset(options={"split": split, "task_index": task})
         else:  # any gymnasium text env: the task's seed
             seed_of_task = task_seed(split, task)

@@ -33,15 +33,14 @@ def _env_kwargs(options: list[str] | None) -> dict[str, Any]:
 
 def _make(env_id: str, options: list[str] | None, **extra: Any) -> Any:
     """The env a command names (a registered id, distillgym's namespace optional, or an entry point)."""
-    import gymnasium as gym
-
     import distillgym
-    from distillgym.envs.core.make import canonical_id, entry_point, make_env
+    from distillgym.envs.core.make import canonical_id, make_env, nameable
 
     name = canonical_id(env_id)
-    if name not in gym.registry and entry_point(name) is None:
+    if not nameable(name):
         known = ", ".join(e.id for e in distillgym.ENVS)
-        raise typer.BadParameter(f"unknown environment {env_id!r}. Registered: {known}", param_hint="ENV_ID")
+        raise typer.BadParameter(f"unknown environment {env_id!r}. Registered: {known}; or an entry point, or a GEM "
+                                 "id 'gem:...'", param_hint="ENV_ID")
     try:
         return make_env(name, **_env_kwargs(options), **extra)
     except TypeError as e:

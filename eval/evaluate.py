@@ -126,9 +126,8 @@ def resolve_env_ids(names: Sequence[str]) -> list[str]:
     """Full registered ids for `names` ('distillgym/' prefix optional; 'all' = every native id, i.e. those that need
     no outside engine or data; an entry point 'package.module:EnvClass' as given), in order, without duplicates;
     UnknownEnvError (listing the registered ids) for a name that is neither."""
-    import gymnasium as gym
 
-    from distillgym.envs.core.make import canonical_id, entry_point
+    from distillgym.envs.core.make import canonical_id, nameable
 
     known = registered_env_ids()
     out: list[str] = []
@@ -136,11 +135,11 @@ def resolve_env_ids(names: Sequence[str]) -> list[str]:
         name = name.strip()
         if name.lower() == "all":
             ids = [e.id for e in ENVS if not e.external]
-        elif canonical_id(name) in gym.registry or entry_point(name) is not None:
-            ids = [canonical_id(name)]  # a registered id (distillgym's namespace optional) or an entry point
+        elif nameable(name):  # a registered id (distillgym's namespace optional), an entry point, a GEM id
+            ids = [canonical_id(name)]
         else:
-            raise UnknownEnvError(f"unknown environment {name!r}. Registered: {', '.join(known)} (or 'all'), or an "
-                                  "entry point 'package.module:EnvClass'")
+            raise UnknownEnvError(f"unknown environment {name!r}. Registered: {', '.join(known)} (or 'all'), an "
+                                  "entry point 'package.module:EnvClass', or a GEM id 'gem:game:Sokoban-v0-easy'")
         out += [i for i in ids if i not in out]
     if not out:
         raise UnknownEnvError(f"no environment given. Registered: {', '.join(known)} (or 'all')")

@@ -209,12 +209,34 @@ def train(cfg: TrainConfig, algo_cfg: Any, *, resume: bool = False) -> Run:
     algo = ALGORITHMS[cfg.algo]
     check_choices(cfg)
     check_choices(algo_cfg, f"{cfg.algo}.")
+    check_env_offers(cfg, set(algo.needs(algo_cfg)) if hasattr(algo, "needs") else set())
     run = setup(cfg)
     try:
         return _train(run, algo, algo_cfg, resume)
     finally:
         for srv in run.servers:  # vLLM servers this run started
             srv.stop()
+
+
+def check_env_offers(cfg: TrainConfig, needs: set[str]) -> None:
+    """ValueError naming the algorithm, what it needs and the env, when the env lacks any of it (a GEM env has no
+    expert, privileged information or snapshots)."""
+    if not needs:
+        return
+    from distillgym.envs.core.make import capabilities, make_env
+
+    env = make_env(cfg.env, **cfg.env_kwargs)
+    try:
+        missing = sorted(needs - capabilities(env))
+    finally:
+        env.close()
+    if missing:
+        what = {"expert": "an expert (expert_action)", "privileged": "privileged information (info['privileged'])",
+                "snapshot": "snapshot/restore"}
+        lacking = ", ".join(what[m] for m in missing)
+        raise ValueError(f"config field algo: {cfg.algo} with these settings needs {lacking}, which env {cfg.env!r} "
+                         "does not offer; algorithms that need none: grpo, sft with sft.data=FILE, opd with "
+                         "teacher_path")
 
 
 def _train(run: Run, algo: Any, algo_cfg: Any, resume: bool) -> Run:

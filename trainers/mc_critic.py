@@ -47,6 +47,11 @@ class ProActPG:
     kl_coef: float = opt(0.0, "k3 KL to the initial policy (ProAct: none)")
 
 
+def needs(cfg: MCCritic) -> set[str]:
+    """Monte-Carlo values replay states through snapshots; expert rollouts need the expert."""
+    return {"snapshot"} | ({"expert"} if cfg.mc_policy == "expert" else set())
+
+
 def check(cfg: MCCritic, where: str) -> None:
     """Clear errors for impossible critic settings."""
     if cfg.mc_rollouts < 1 or cfg.mc_horizon < 1:

@@ -36,6 +36,10 @@ class Config(mc_critic.ProActPG, mc_critic.MCCritic, Clip, Reduce):
     eps: float = opt(1e-6, "added to the std of an advantage's normalization")
 
 
+def needs(cfg: Config) -> set[str]:
+    return mc_critic.needs(cfg)
+
+
 def setup(run: core.Run, cfg: Config) -> grpo.State:
     mc_critic.check(cfg, "mc_grpo.")
     if cfg.samples_per_state < 2 and cfg.variant != "trajectory":

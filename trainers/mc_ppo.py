@@ -53,6 +53,10 @@ class State(core.AlgoState):
             self.optimizer.load_state_dict(state["head_optimizer"])
 
 
+def needs(cfg: Config) -> set[str]:
+    return mc_critic.needs(cfg)
+
+
 def setup(run: core.Run, cfg: Config) -> State:
     mc_critic.check(cfg, "mc_ppo.")
     for name, lo, hi in (("mc_weight", 0.0, 1.0), ("td_gamma", 0.0, 1.0), ("lam", 0.0, 1.0)):

@@ -30,6 +30,11 @@ class Config(Distill, Reduce):
     lmbda: float = opt(1.0, "fraction of iterations on the student's own samples (else expert demonstrations)")
 
 
+def needs(cfg: Config) -> set[str]:
+    """The env's privileged information for a privileged teacher; its expert for off-policy iterations."""
+    return ({"privileged"} if cfg.teacher_privileged else set()) | ({"expert"} if cfg.lmbda < 1 else set())
+
+
 def setup(run: core.Run, cfg: Config) -> core.TeacherState:
     return core.TeacherState(core.make_teacher(run, cfg.teacher, cfg.teacher_path), cfg.teacher)
 

@@ -36,6 +36,10 @@ class Config(Distill, Clip, Reduce):
         False, "variant=jsd: distill only steps whose privileged info names a next action")
 
 
+def needs(cfg: Config) -> set[str]:
+    return {"privileged"}  # the teacher's context
+
+
 def setup(run: core.Run, cfg: Config) -> core.TeacherState:
     return core.TeacherState(core.make_teacher(run, cfg.teacher), cfg.teacher)
 

@@ -34,6 +34,10 @@ class Config(Clip, Reduce):
         False, "the student term only on steps whose privileged info names a next action")
 
 
+def needs(cfg: Config) -> set[str]:
+    return {"privileged"}  # the teacher's context
+
+
 def setup(run: core.Run, cfg: Config) -> core.AlgoState:
     """No state of its own: teacher and student are the training model under two prompts."""
     if not 0.0 <= cfg.alpha <= 1.0:

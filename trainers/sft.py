@@ -44,6 +44,11 @@ class State(core.AlgoState):
     demonstrations: list[Episode] = field(default_factory=list)
 
 
+def needs(cfg: Config) -> set[str]:
+    """What SFT needs of the env: its expert, when the demonstrations are the expert's."""
+    return {"expert"} if cfg.data == "expert" else set()
+
+
 def setup(run: core.Run, cfg: Config) -> State:
     for name in ("copy_rows", "copy_gap"):
         if getattr(cfg, name) < 0:

@@ -3,7 +3,8 @@
 - a registered id: `"Sokoban-v0"` (the `distillgym/` namespace is optional for distillgym's own ids), or any other
   id in gymnasium's registry, `"module:Id"` included (gymnasium imports the module first);
 - an entry point `"package.module:Name"`, where `Name` is a `gymnasium.Env` subclass or a function returning one;
-- a factory: the class or function itself.
+- a factory: the class or function itself;
+- a GEM id behind `gem:` (`"gem:game:Sokoban-v0-easy"`): GEM's env through envs/interop/gem.py (the `gem` extra).
 
 `make_env` returns the env as gymnasium would hand it to a user: `gymnasium.make` adds its wrappers (and a
 registered `max_episode_steps`), and rollouts step that wrapped env, so wrappers a user adds run in training and
@@ -45,11 +46,21 @@ def entry_point(name: str) -> Callable[..., gym.Env] | None:
     return found if callable(found) else None
 
 
+def nameable(name: str) -> bool:
+    """Whether `make_env` knows what `name` means: a registered id (distillgym's namespace optional), an entry
+    point, or a `gem:` id (checked when made)."""
+    return name.startswith("gem:") or canonical_id(name) in gym.registry or entry_point(name) is not None
+
+
 def make_env(env: EnvLike, **kwargs: Any) -> gym.Env:
     """A new environment from `env` (see the module docstring), with `kwargs` for its constructor; ValueError, listing
     the registered ids, for a name that is neither registered nor an entry point."""
     if not isinstance(env, str):
         made = env(**kwargs)
+    elif env.startswith("gem:"):  # a GEM id: envs/interop/gem.py
+        from distillgym.envs.interop.gem import make as make_gem
+
+        made = make_gem(env, **kwargs)
     else:
         name = canonical_id(env)
         factory = None if name in gym.registry else entry_point(name)
@@ -82,3 +93,25 @@ def env_name(env: EnvLike, made: gym.Env | None = None) -> str:
 def short_id(env_id: str) -> str:
     """An id as people write it: distillgym's namespace dropped (`distillgym/Sokoban-v0` -> `Sokoban-v0`)."""
     return env_id.removeprefix(f"{NAMESPACE}/")
+
+
+#: What an algorithm may need of an env beyond reset/step: an expert (`expert_action()`), privileged information in
+#: `info["privileged"]`, exact `snapshot()`/`restore()`.
+CAPABILITIES = ("expert", "privileged", "snapshot")
+
+
+def capabilities(env: gym.Env) -> frozenset[str]:
+    """What `env` offers of CAPABILITIES: its class's `capabilities` where it declares them, else what it has (every
+    distillgym family has all three; privileged information only when made with privileged=True)."""
+    u = getattr(env, "unwrapped", env)
+    declared = getattr(u, "capabilities", None)
+    if declared is not None:
+        return frozenset(declared)
+    found = set()
+    if callable(getattr(u, "expert_action", None)):
+        found.add("expert")
+    if callable(getattr(u, "snapshot", None)) and callable(getattr(u, "restore", None)):
+        found.add("snapshot")
+    if getattr(u, "compute_privileged", False):
+        found.add("privileged")
+    return frozenset(found)

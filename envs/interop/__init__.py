@@ -1,0 +1,1 @@
+"""Environments from other projects as distillgym environments (GEM: envs/interop/gem.py)."""
