@@ -578,6 +578,41 @@ def serve(
     run(server, log_level=log_level)
 
 
+@app.command("serve-env")
+def serve_env(
+    env_id: Annotated[str, typer.Argument(help="The environment to serve (a registered id, prefix optional).")],
+    option: OptionList = None,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port.")] = 8000,
+    privileged: Annotated[bool, typer.Option(help="Send each step's privileged information to clients.")] = False,
+    max_sessions: Annotated[int, typer.Option(min=1, help="Concurrent sessions (one env each).")] = 64,
+    session_timeout: Annotated[float, typer.Option(min=0.0, help="Idle seconds before a session ends (0: never).")
+                               ] = 300.0,
+    log_level: Annotated[str, typer.Option(help="uvicorn's log level.")] = "warning",
+) -> None:
+    """Serve an environment as an OpenEnv server (openenv-core): one env per WebSocket session at /ws, info in each
+    observation, privileged information only with --privileged (see docs/interop.md)."""
+    import uvicorn
+
+    from distillgym.envs.core.make import canonical_id, nameable
+
+    name = canonical_id(env_id)
+    if not nameable(name):
+        raise typer.BadParameter(f"unknown environment {env_id!r}", param_hint="ENV_ID")
+    try:
+        from distillgym.envs.interop.openenv import app as openenv_app
+    except ImportError as e:
+        raise typer.BadParameter(str(e), param_hint="ENV_ID") from e
+    try:
+        server = openenv_app(name, privileged=privileged, max_sessions=max_sessions,
+                             session_timeout_s=session_timeout or None, env_kwargs=_env_kwargs(option))
+    except (TypeError, ValueError) as e:
+        raise typer.BadParameter(str(e), param_hint="--option") from e
+    typer.echo(f"serving {name} (OpenEnv) on http://{host}:{port}, WebSocket /ws, up to {max_sessions} sessions",
+               err=True)
+    uvicorn.run(server, host=host, port=port, log_level=log_level)
+
+
 def main() -> None:
     app()
 

@@ -4,7 +4,8 @@
   id in gymnasium's registry, `"module:Id"` included (gymnasium imports the module first);
 - an entry point `"package.module:Name"`, where `Name` is a `gymnasium.Env` subclass or a function returning one;
 - a factory: the class or function itself;
-- a GEM id behind `gem:` (`"gem:game:Sokoban-v0-easy"`): GEM's env through envs/interop/gem.py (the `gem` extra).
+- a GEM id behind `gem:` (`"gem:game:Sokoban-v0-easy"`): GEM's env through envs/interop/gem.py (the `gem` extra);
+- an OpenEnv server behind `openenv:` (`"openenv:http://127.0.0.1:8000"`): envs/interop/openenv.py (`openenv`).
 
 `make_env` returns the env as gymnasium would hand it to a user: `gymnasium.make` adds its wrappers (and a
 registered `max_episode_steps`), and rollouts step that wrapped env, so wrappers a user adds run in training and
@@ -49,7 +50,8 @@ def entry_point(name: str) -> Callable[..., gym.Env] | None:
 def nameable(name: str) -> bool:
     """Whether `make_env` knows what `name` means: a registered id (distillgym's namespace optional), an entry
     point, or a `gem:` id (checked when made)."""
-    return name.startswith("gem:") or canonical_id(name) in gym.registry or entry_point(name) is not None
+    return (name.startswith(("gem:", "openenv:")) or canonical_id(name) in gym.registry
+            or entry_point(name) is not None)
 
 
 def make_env(env: EnvLike, **kwargs: Any) -> gym.Env:
@@ -61,6 +63,10 @@ def make_env(env: EnvLike, **kwargs: Any) -> gym.Env:
         from distillgym.envs.interop.gem import make as make_gem
 
         made = make_gem(env, **kwargs)
+    elif env.startswith("openenv:"):  # an OpenEnv server: envs/interop/openenv.py
+        from distillgym.envs.interop.openenv import make as make_openenv
+
+        made = make_openenv(env, **kwargs)
     else:
         name = canonical_id(env)
         factory = None if name in gym.registry else entry_point(name)

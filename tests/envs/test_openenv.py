@@ -1,0 +1,133 @@
+"""OpenEnv both ways (envs/interop/openenv.py): real `distillgym serve-env` servers on localhost played through
+openenv-core's own client, malformed messages and full servers answered with errors while the server keeps serving,
+and distillgym evaluating and training GRPO against a running OpenEnv server."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("openenv")
+
+from openenv.core.generic_client import GenericEnvClient
+from typer.testing import CliRunner
+from websockets.sync.client import connect
+
+from distillgym.agents.http_backend import free_port
+from distillgym.cli import app
+from distillgym.eval.bench.serve_load import wait_until_healthy
+
+
+def serve(env_id: str, *extra: str) -> tuple[str, subprocess.Popen[Any]]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "distillgym.cli", "serve-env", env_id, "--port", str(port), *extra],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    wait_until_healthy(url, proc, timeout_s=120)
+    return url, proc
+
+
+@pytest.fixture(scope="module")
+def sokoban() -> Iterator[str]:
+    url, proc = serve("Sokoban-6x6-1-v0", "--privileged", "--max-sessions", "8")
+    yield url
+    proc.terminate()
+    proc.wait(30)
+
+
+def play_expert(url: str, seed: int) -> tuple[Any, int]:
+    """Play task `seed` with the expert's moves read from the served privileged info; the last result and steps."""
+    with GenericEnvClient(base_url=url).sync() as client:
+        result = client.reset(seed=seed)
+        for step in range(1, 30):
+            result = client.step({"text": result.observation["info"]["privileged"]["expert_action"]})
+            if result.done:
+                return result, step
+    raise AssertionError("the expert did not finish")
+
+
+def test_openenv_client_plays_sokoban_and_household(sokoban: str) -> None:
+    result, steps = play_expert(sokoban, seed=2)
+    assert result.observation["info"]["success"] and result.reward > 0 and steps <= 20
+    url, proc = serve("Household-v0", "--privileged")
+    try:
+        result, steps = play_expert(url, seed=1)
+        assert result.observation["info"]["success"] and steps == 4
+        with GenericEnvClient(base_url=url).sync() as client:  # the test split is served too
+            first = client.reset(seed=1, split="test").observation
+            assert first["info"]["split"] == "test" and first["info"]["task_seed"] == 2**31 + 1
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def test_privileged_information_only_when_served_with_it() -> None:
+    url, proc = serve("Sokoban-6x6-1-v0")
+    try:
+        with GenericEnvClient(base_url=url).sync() as client:
+            info = client.reset(seed=2).observation["info"]
+            assert "privileged" not in info and info["admissible_actions"] and "Sokoban" in info["task"]
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def ws(url: str) -> Any:
+    return connect(url.replace("http://", "ws://") + "/ws", open_timeout=10)
+
+
+def test_malformed_messages_get_errors_and_the_server_keeps_serving(sokoban: str) -> None:
+    with ws(sokoban) as conn:
+        for message, code in [("not json", "INVALID_JSON"), (json.dumps({"type": "fly"}), "UNKNOWN_TYPE"),
+                              (json.dumps({"type": "step", "data": {"txt": "Up"}}), "VALIDATION_ERROR"),
+                              (json.dumps({"type": "step", "data": {"text": "Up"}}), "EXECUTION_ERROR")]:
+            conn.send(message)  # the last: a step before any reset
+            reply = json.loads(conn.recv(timeout=10))
+            assert reply["type"] == "error" and reply["data"]["code"] == code, reply
+        conn.send(json.dumps({"type": "reset", "data": {"seed": 2}}))  # the same session still plays
+        reply = json.loads(conn.recv(timeout=10))
+        assert reply["type"] == "observation" and "#" in reply["data"]["observation"]["text"]
+    play_expert(sokoban, seed=3)  # and so do new ones
+
+
+def test_a_full_server_refuses_a_session_then_serves_it_when_one_closes() -> None:
+    url, proc = serve("Sokoban-6x6-1-v0", "--max-sessions", "1")
+    try:
+        with ws(url) as first:
+            first.send(json.dumps({"type": "reset", "data": {"seed": 0}}))
+            assert json.loads(first.recv(timeout=10))["type"] == "observation"
+            with ws(url) as second:  # the server answers a session it cannot hold at once, and closes it
+                reply = json.loads(second.recv(timeout=10))
+                assert reply["type"] == "error" and reply["data"]["code"] == "CAPACITY_REACHED"
+        with GenericEnvClient(base_url=url).sync() as client:
+            assert "#" in client.reset(seed=0).observation["text"]
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def test_distillgym_evaluates_and_trains_grpo_against_an_openenv_server(sokoban: str, tiny_dir: str,
+                                                                        tmp_path: Path) -> None:
+    runner = CliRunner()
+    env = f"openenv:{sokoban}"
+    res = runner.invoke(app, ["eval", "-a", "random", "-e", env, "--episodes", "3", "--out", str(tmp_path / "eval")])
+    assert res.exit_code == 0, res.output
+    metrics = json.loads((tmp_path / "eval" / "result.json").read_text())["metrics"]
+    assert metrics[0]["episodes"] == 3 and metrics[0]["invalid_action_rate"] == 0.0  # admissible moves came through
+    out = tmp_path / "grpo"
+    res = runner.invoke(app, ["train", "algo=grpo", f"env={env}", f"model={tiny_dir}", f"out_dir={out}", "iterations=1",
+                              "tasks_per_iter=2", "group_size=2", "num_envs=4", "max_tokens=8", "eval_episodes=2",
+                              "eval_every=0", "env_kwargs.split=train", "progress=false", "tensorboard=false",
+                              "threads=1", "grpo.drop_zero_advantage=false"])
+    assert res.exit_code == 0, res.output
+    last = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()][-1]
+    assert last["iteration"] == 1 and last["env_steps"] >= 4 and "loss" in last
+    # across the wire there is no expert: algorithms that need one are refused by name
+    res = runner.invoke(app, ["train", "algo=sft", f"env={env}", f"model={tiny_dir}", f"out_dir={tmp_path / 's'}"])
+    assert res.exit_code != 0 and "expert" in res.output
