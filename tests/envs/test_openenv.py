@@ -131,3 +131,14 @@ def test_distillgym_evaluates_and_trains_grpo_against_an_openenv_server(sokoban:
     # across the wire there is no expert: algorithms that need one are refused by name
     res = runner.invoke(app, ["train", "algo=sft", f"env={env}", f"model={tiny_dir}", f"out_dir={tmp_path / 's'}"])
     assert res.exit_code != 0 and "expert" in res.output
+
+
+def test_load_benchmark_measures_both_servers(tmp_path: Path) -> None:
+    from distillgym.eval.bench import openenv_load
+
+    out = tmp_path / "load.json"
+    openenv_load.main(["--sessions", "4", "--steps", "3", "--out", str(out)])
+    results = json.loads(out.read_text())["results"]
+    assert [r["server"] for r in results] == ["distillgym Sokoban-6x6-1-v0", "openenv-echo"]
+    for r in results:  # every session reset and stepped (a finished episode adds a reset)
+        assert r["errors"] == 0 and r["requests"] >= 4 * 4 and r["p99_ms"] >= r["p50_ms"] > 0
