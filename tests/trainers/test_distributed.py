@@ -102,3 +102,17 @@ def test_grpo_runs_on_two_ranks(tiny_dir: str, tmp_path: Path) -> None:
     metrics = read_metrics(tmp_path / "grpo")
     assert metrics[-1]["env_steps"] > 0 and "loss" in metrics[-1]
     assert (tmp_path / "grpo" / "model" / "config.json").is_file()
+
+
+@pytest.mark.parametrize("path", sorted(Path(__file__).parents[2].joinpath("configs").glob("*.yaml")))
+def test_shipped_scale_configs_load(path: Path) -> None:
+    from distillgym.trainers.config import check_choices
+
+    cfg, algo_cfg = load_config(path)
+    check_choices(cfg)
+    check_choices(algo_cfg, "grpo.")
+    assert cfg.algo == "grpo" and cfg.dtype == "bf16" and cfg.device == "cuda"
+    expected = {"grpo_ddp.yaml": "ddp", "grpo_fsdp_vllm.yaml": "fsdp"}.get(path.name, cfg.parallel)
+    assert cfg.parallel == expected
+    if path.name == "grpo_fsdp_vllm.yaml":
+        assert cfg.generation == "vllm_server" and len(cfg.generation_urls) == 2
