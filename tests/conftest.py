@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -52,3 +53,21 @@ def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
     out = tmp_path_factory.mktemp("tiny-model")
     build_tiny(TinyConfig(vocab_size=600, episodes_per_env=2), out_dir=out)
     return str(out)
+
+
+def grpo_iteration_through_cli(env_id: str, model_dir: str, out: Path) -> dict:
+    """`distillgym train algo=grpo` for one small iteration on `env_id` (through the CLI); its last metrics line."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from distillgym.cli import app
+
+    res = CliRunner().invoke(app, ["train", "algo=grpo", f"env={env_id}", f"model={model_dir}", f"out_dir={out}",
+                                   "iterations=1", "tasks_per_iter=2", "group_size=2", "num_envs=4", "max_tokens=8",
+                                   "eval_episodes=2", "eval_every=0", "progress=false", "tensorboard=false",
+                                   "threads=1", "grpo.drop_zero_advantage=false"])
+    assert res.exit_code == 0, res.output
+    last: dict = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
+    assert last["iteration"] == 1 and last["env_steps"] >= 4 and "loss" in last
+    return last

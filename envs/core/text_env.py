@@ -38,6 +38,21 @@ def task_seed(split: str, index: int) -> int:
     return SPLIT_OFFSET[split] + int(index)
 
 
+def choose_task(env: gym.Env[Any, Any], seed: int | None, options: dict[str, Any] | None,
+                split: str) -> tuple[str, int, dict[str, Any]]:
+    """(split, task index, the other options) a reset asks for: the options' `split` (else `split`) and
+    `task_index`, else the seed, else a draw from the env's `np_random`."""
+    options = dict(options or {})
+    split = options.pop("split", split)
+    if "task_index" in options:
+        index = int(options.pop("task_index"))
+    elif seed is not None:
+        index = int(seed)
+    else:
+        index = int(env.np_random.integers(SPLIT_SIZE))
+    return split, index, options
+
+
 @dataclass(frozen=True)
 class EnvSnapshot:
     """Everything needed to put an env back exactly where it was (see `TextEnv.snapshot`)."""
@@ -236,14 +251,7 @@ class TextEnv(gym.Env[str, str], Generic[ActT]):
         """
         super().reset(seed=seed)
         self._version += 1
-        options = dict(options or {})
-        split = options.pop("split", self.split)
-        if "task_index" in options:
-            index = int(options.pop("task_index"))
-        elif seed is not None:
-            index = int(seed)
-        else:
-            index = int(self.np_random.integers(SPLIT_SIZE))
+        split, index, options = choose_task(self, seed, options, self.split)
         self._task_seed = task_seed(split, index)
         self._task_index = index
         self._task_split = split

@@ -34,7 +34,7 @@ import numpy as np
 
 from distillgym.envs.core.protocol import AgentProtocol
 from distillgym.envs.core.spaces import TextSpace
-from distillgym.envs.core.text_env import SPLITS, task_seed
+from distillgym.envs.core.text_env import SPLITS, choose_task, task_seed
 
 PREFIX = "gem:"
 
@@ -124,14 +124,7 @@ class GemEnv(gym.Env[str, str]):
     # ----------------------------------------------------------------- gymnasium API
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
         super().reset(seed=seed)
-        options = dict(options or {})
-        split = options.pop("split", self.split)
-        if "task_index" in options:
-            index = int(options.pop("task_index"))
-        elif seed is not None:
-            index = int(seed)
-        else:
-            index = int(self.np_random.integers(2**31))
+        split, index, options = choose_task(self, seed, options, self.split)
         if options:
             raise ValueError(f"unknown reset option(s) {sorted(options)} for a GEM env (it takes: split, task_index)")
         self._seed = task_seed(split, index)

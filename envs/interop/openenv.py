@@ -26,7 +26,7 @@ import gymnasium as gym
 
 from distillgym.envs.core.protocol import DEFAULT_PROTOCOL, AgentProtocol
 from distillgym.envs.core.spaces import TextSpace
-from distillgym.envs.core.text_env import SPLITS
+from distillgym.envs.core.text_env import SPLITS, choose_task
 
 PREFIX = "openenv:"
 
@@ -165,12 +165,8 @@ class OpenEnvClientEnv(gym.Env[str, str]):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
         super().reset(seed=seed)
-        options = dict(options or {})
-        split = options.pop("split", self.split)
-        index = options.pop("task_index", seed)
-        if index is None:
-            index = int(self.np_random.integers(2**31))
-        result = self._session().reset(seed=int(index), split=split, **options)
+        split, index, options = choose_task(self, seed, options, self.split)
+        result = self._session().reset(seed=index, split=split, **options)
         obs = result.observation
         info = dict(obs.get("info") or {})
         self._task = str(info.get("task", ""))

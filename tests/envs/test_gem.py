@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from distillgym.cli import app
 from distillgym.envs.core.make import capabilities, make_env
 from distillgym.envs.interop.gem import GemEnv
+from tests.conftest import grpo_iteration_through_cli
 
 SOKOBAN, GUESS = "gem:game:Sokoban-v0-easy", "gem:game:GuessTheNumber-v0-easy"
 
@@ -90,14 +91,7 @@ def test_cli_evaluates_and_trains_grpo_on_gem_games(tiny_dir: str, tmp_path: Pat
     # the random agent plays GEM's own random moves (valid in GEM's format): it never makes a format error
     assert all(m["invalid_action_rate"] == 0.0 for m in metrics if m["agent"] == "random")
     for env_id in (SOKOBAN, GUESS):
-        out = tmp_path / env_id.split(":")[-1]
-        res = runner.invoke(app, ["train", "algo=grpo", f"env={env_id}", f"model={tiny_dir}", f"out_dir={out}",
-                                  "iterations=1", "tasks_per_iter=2", "group_size=2", "num_envs=4", "max_tokens=8",
-                                  "eval_episodes=2", "eval_every=0", "progress=false", "tensorboard=false",
-                                  "threads=1", "grpo.drop_zero_advantage=false"])
-        assert res.exit_code == 0, res.output
-        last = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()][-1]
-        assert last["iteration"] == 1 and last["env_steps"] >= 4 and "loss" in last
+        grpo_iteration_through_cli(env_id, tiny_dir, tmp_path / env_id.split(":")[-1])
     # an algorithm that needs the env's privileged information is refused by name
     res = runner.invoke(app, ["train", "algo=opsd", f"env={SOKOBAN}", f"model={tiny_dir}",
                               f"out_dir={tmp_path / 'opsd'}", "iterations=1"])

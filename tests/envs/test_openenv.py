@@ -22,6 +22,7 @@ from websockets.sync.client import connect
 from distillgym.agents.http_backend import free_port
 from distillgym.cli import app
 from distillgym.eval.bench.serve_load import wait_until_healthy
+from tests.conftest import grpo_iteration_through_cli
 
 
 def serve(env_id: str, *extra: str) -> tuple[str, subprocess.Popen[Any]]:
@@ -120,14 +121,7 @@ def test_distillgym_evaluates_and_trains_grpo_against_an_openenv_server(sokoban:
     assert res.exit_code == 0, res.output
     metrics = json.loads((tmp_path / "eval" / "result.json").read_text())["metrics"]
     assert metrics[0]["episodes"] == 3 and metrics[0]["invalid_action_rate"] == 0.0  # admissible moves came through
-    out = tmp_path / "grpo"
-    res = runner.invoke(app, ["train", "algo=grpo", f"env={env}", f"model={tiny_dir}", f"out_dir={out}", "iterations=1",
-                              "tasks_per_iter=2", "group_size=2", "num_envs=4", "max_tokens=8", "eval_episodes=2",
-                              "eval_every=0", "env_kwargs.split=train", "progress=false", "tensorboard=false",
-                              "threads=1", "grpo.drop_zero_advantage=false"])
-    assert res.exit_code == 0, res.output
-    last = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()][-1]
-    assert last["iteration"] == 1 and last["env_steps"] >= 4 and "loss" in last
+    grpo_iteration_through_cli(env, tiny_dir, tmp_path / "grpo")
     # across the wire there is no expert: algorithms that need one are refused by name
     res = runner.invoke(app, ["train", "algo=sft", f"env={env}", f"model={tiny_dir}", f"out_dir={tmp_path / 's'}"])
     assert res.exit_code != 0 and "expert" in res.output
