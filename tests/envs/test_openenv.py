@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ pytest.importorskip("openenv")
 
 from openenv.core.generic_client import GenericEnvClient
 from typer.testing import CliRunner
+from websockets.exceptions import WebSocketException
 from websockets.sync.client import connect
 
 from distillgym.agents.http_backend import free_port
@@ -106,8 +108,17 @@ def test_a_full_server_refuses_a_session_then_serves_it_when_one_closes() -> Non
             with ws(url) as second:  # the server answers a session it cannot hold at once, and closes it
                 reply = json.loads(second.recv(timeout=10))
                 assert reply["type"] == "error" and reply["data"]["code"] == "CAPACITY_REACHED"
-        with GenericEnvClient(base_url=url).sync() as client:
-            assert "#" in client.reset(seed=0).observation["text"]
+        # the server frees the first session when its handler ends: wait for that (a condition, not a time)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with GenericEnvClient(base_url=url).sync() as client:
+                    assert "#" in client.reset(seed=0).observation["text"]
+                break
+            except (ConnectionError, RuntimeError, WebSocketException):  # refused while the first is freed
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
     finally:
         proc.terminate()
         proc.wait(30)
