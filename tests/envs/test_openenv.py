@@ -38,7 +38,7 @@ def serve(env_id: str, *extra: str) -> tuple[str, subprocess.Popen[Any]]:
 
 @pytest.fixture(scope="module")
 def sokoban() -> Iterator[str]:
-    url, proc = serve("Sokoban-6x6-1-v0", "--privileged", "--max-sessions", "8")
+    url, proc = serve("Sokoban-6x6-1-v0", "--privileged", "--max-sessions", "64")
     yield url
     proc.terminate()
     proc.wait(30)
