@@ -127,7 +127,26 @@ def app(env_id: str, *, privileged: bool = False, max_sessions: int = 64, sessio
     env_cls = environment_class(env_id, privileged=privileged, env_kwargs=env_kwargs)
     env_cls().close()  # a bad id or keyword fails here, not in the first session
     config = ConcurrencyConfig(max_concurrent_envs=max_sessions, session_timeout=session_timeout_s or None)
-    return create_fastapi_app(env_cls, TextAction, TextObservation, concurrency_config=config)
+    served = create_fastapi_app(env_cls, TextAction, TextObservation, concurrency_config=config)
+    add_error_handlers(served)
+    return served
+
+
+def add_error_handlers(served: Any) -> None:
+    """JSON 4xx answers, not 500s, for what a client got wrong on OpenEnv's stateless HTTP routes (each request
+    makes a fresh env): a step with no episode (sessions live on the WebSocket) and a bad reset argument."""
+    from fastapi.responses import JSONResponse
+
+    async def no_episode(request: Any, exc: Exception) -> Any:
+        return JSONResponse(status_code=409, content={"detail": (
+            "no episode to step: OpenEnv's HTTP /step runs on a fresh env; play an episode over the WebSocket /ws "
+            f"session (reset, then step) ({exc})")})
+
+    async def bad_argument(request: Any, exc: Exception) -> Any:
+        return JSONResponse(status_code=422, content={"detail": str(exc)})
+
+    served.add_exception_handler(gym.error.ResetNeeded, no_episode)
+    served.add_exception_handler(ValueError, bad_argument)
 
 
 class OpenEnvClientEnv(gym.Env[str, str]):

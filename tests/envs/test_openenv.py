@@ -97,6 +97,16 @@ def test_malformed_messages_get_errors_and_the_server_keeps_serving(sokoban: str
         reply = json.loads(conn.recv(timeout=10))
         assert reply["type"] == "observation" and "#" in reply["data"]["observation"]["text"]
     play_expert(sokoban, seed=3)  # and so do new ones
+    # OpenEnv's HTTP routes are stateless (a fresh env per request): a step there has no episode, a bad split is
+    # refused, both as JSON 4xx; a reset answers
+    import httpx
+
+    res = httpx.post(sokoban + "/step", json={"action": {"text": "Up"}}, timeout=30)
+    assert res.status_code == 409 and "WebSocket" in res.json()["detail"]
+    res = httpx.post(sokoban + "/reset", json={"seed": 1, "split": "dev"}, timeout=30)
+    assert res.status_code == 422 and "split" in res.json()["detail"]
+    assert httpx.post(sokoban + "/step", json={"action": {"txt": "Up"}}, timeout=30).status_code == 422
+    assert "#" in httpx.post(sokoban + "/reset", json={"seed": 1}, timeout=30).json()["observation"]["text"]
 
 
 def test_a_full_server_refuses_a_session_then_serves_it_when_one_closes() -> None:
