@@ -68,6 +68,13 @@ def test_seeds_splits_and_random_streams() -> None:
         other.reset(seed=100 + s)
         mixed.append(guess.reset(seed=s)[1]["task"])
     assert mixed == alone
+    # without isolation GEM seeds the caller's generators, as it does alone
+    loose = GemEnv("game:GuessTheNumber-v0-random", isolate_rng=False)
+    random.seed(7)
+    loose.reset(seed=0)
+    after = random.getstate()
+    random.seed(7)
+    assert after != random.getstate()
 
 
 def test_bad_ids_and_arguments_are_named() -> None:
