@@ -108,6 +108,15 @@ def test_config_errors_name_the_field(tmp_path: Path) -> None:
     cfg, acfg = load_config(None, ["algo=skill_sd"])
     with pytest.raises(ValueError, match=r"skill_sd\.retriever must be one of bm25, embed"):
         train(cfg, dataclasses.replace(acfg, retriever="tfidf"))
+    # an algorithm that needs what the env does not give is refused before it starts, naming both
+    for args, missing in ((["algo=opsd", "env_kwargs.privileged=false"], "privileged information"),
+                          (["algo=pi_distill", "env_kwargs.privileged=false"], "privileged information"),
+                          (["algo=opd", "opd.teacher_privileged=true", "env_kwargs.privileged=false"],
+                           "privileged information")):
+        cfg, acfg = load_config(None, [*args, "env=Sokoban-6x6-1-v0", f"out_dir={tmp_path / 'refused'}"])
+        with pytest.raises(ValueError, match=rf"config field algo: {cfg.algo} .*needs {missing}.*Sokoban-6x6-1"):
+            train(cfg, acfg)
+        assert not (tmp_path / "refused").exists()  # nothing was started
     path = tmp_path / "c.yaml"
     path.write_text("algo: sft\nlr: 3e-3\nsft:\n  successful_only: false\n")
     cfg, acfg = load_config(path, ["iterations=4"])
