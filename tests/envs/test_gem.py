@@ -77,6 +77,24 @@ def test_seeds_splits_and_random_streams() -> None:
     assert after != random.getstate()
 
 
+def test_a_gem_env_instance_plays_and_collects() -> None:
+    import gem
+
+    from distillgym.agents.policies import RandomAgent
+    from distillgym.agents.rollout import collect
+
+    env = GemEnv(env=gem.make("game:GuessTheNumber-v0-easy"))
+    assert env.gem_id == "game:GuessTheNumber-v0-easy"
+    obs, info = env.reset(seed=1)
+    assert "Guess The Number" in info["task"]
+    with pytest.raises(ValueError, match="apply to env_id"):
+        GemEnv(env=gem.make("game:GuessTheNumber-v0-easy"), max_number=5)
+    # a factory of instances is what collect takes for an env that is not a registered id
+    episodes = collect(RandomAgent(), lambda: GemEnv(env=gem.make("game:GuessTheNumber-v0-easy")), 4,
+                       split="train", num_envs=2, seed=0, progress=False)
+    assert len(episodes) == 4 and all(ep.num_steps >= 1 for ep in episodes)
+
+
 def test_bad_ids_and_arguments_are_named() -> None:
     with pytest.raises(ValueError, match="unknown GEM environment 'game:Nope-v0'"):
         make_env("gem:game:Nope-v0")
