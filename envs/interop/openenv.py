@@ -93,7 +93,7 @@ def environment_class(env_id: str, *, privileged: bool = False, env_kwargs: dict
                   **options: Any) -> TextObservation:
             if split is not None and split not in SPLITS:
                 raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-            opts = {"split": split} if split is not None else {}
+            opts = {**options, **({"split": split} if split is not None else {})}  # the family's own options too
             obs, info = self.env.reset(seed=seed, options=opts or None)
             self._state = State(episode_id=episode_id or uuid.uuid4().hex, step_count=0)
             return TextObservation(text=obs, info=_json_info(info, privileged=privileged, truncated=False),

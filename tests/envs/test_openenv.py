@@ -107,6 +107,11 @@ def test_malformed_messages_get_errors_and_the_server_keeps_serving(sokoban: str
     assert res.status_code == 422 and "split" in res.json()["detail"]
     assert httpx.post(sokoban + "/step", json={"action": {"txt": "Up"}}, timeout=30).status_code == 422
     assert "#" in httpx.post(sokoban + "/reset", json={"seed": 1}, timeout=30).json()["observation"]["text"]
+    # the family's own reset options pass through (an unknown one is refused by the env, by name)
+    res = httpx.post(sokoban + "/reset", json={"seed": 1, "colour": "red"}, timeout=30)
+    assert res.status_code == 422 and "colour" in res.json()["detail"]
+    assert httpx.post(sokoban + "/reset", json={"seed": 1, "task_index": 7},
+                      timeout=30).json()["observation"]["info"]["task_index"] == 7
 
 
 def test_a_full_server_refuses_a_session_then_serves_it_when_one_closes() -> None:
