@@ -1,6 +1,6 @@
 """distillgym against GEM (gem-llm) on the games both have, in one process: resets and steps per second.
 
-    python -m distillgym.eval.bench.gem_speed [--resets 2000] [--steps 20000] [--core 0] [--out ...]
+    python -m distillgym.eval.bench.gem_speed [--resets 2000] [--steps 20000] [--core 0] [--out ...] [--plot PNG]
 
 Pairs (the same sizes, default settings on both sides, made the way each project's users make them):
 
@@ -69,6 +69,34 @@ def time_steps(env: Any, moves: list[str], n: int, seed: int, read: bool) -> flo
     return spent / n
 
 
+def plot(results: dict[str, Any], path: str) -> None:
+    """distillgym's speed over GEM's (reset and step) per game, log scale; the line at 1 is parity."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(results)
+    fig, ax = plt.subplots(figsize=(6, 3.4))
+    for k, what in enumerate(("reset", "step")):
+        xs = [i + (k - 0.5) * 0.38 for i in range(len(names))]
+        ratios = [results[n][f"{what}_ratio"] for n in names]
+        ax.bar(xs, [r - 1 for r in ratios], 0.38, bottom=1, label=what)  # from parity up or down
+        for x, r in zip(xs, ratios, strict=True):
+            ax.annotate(f"{r:.2f}x", (x, r), ha="center", va="bottom", fontsize=8)
+    ax.axhline(1.0, color="black", lw=0.8, ls="--")
+    ax.set_yscale("log")
+    ax.set_yticks([0.25, 0.5, 1, 2, 4, 8], ["0.25", "0.5", "1", "2", "4", "8"])
+    ax.minorticks_off()
+    ax.set_xticks(range(len(names)), names)
+    ax.set_ylabel("distillgym / GEM speed (>1: faster)")
+    ax.set_title("Resets and steps per second against GEM (gem-llm 0.1.0)", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--resets", type=int, default=2000)
@@ -77,6 +105,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--read-privileged", action="store_true", help="read info['privileged'] at every step")
     ap.add_argument("--core", type=int, default=0, help="pin to this core (-1: no pinning)")
     ap.add_argument("--out", default="runs/bench/gem_speed.json")
+    ap.add_argument("--plot", default=None, help="also draw the figures to this PNG")
     args = ap.parse_args(argv)
     pinned = pin_to_one_core(None if args.core < 0 else args.core)
 
@@ -105,6 +134,9 @@ def main(argv: list[str] | None = None) -> None:
     print("(ratio > 1: distillgym is faster)")
     path = write_json(args.out, {"machine": machine(), "pinned": pinned, "args": vars(args), "results": results})
     print(f"wrote {path}")
+    if args.plot:
+        plot(results, args.plot)
+        print(f"wrote {args.plot}")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Load on `distillgym serve-env` beside OpenEnv's own example env, served the same way, in one run: concurrent
 WebSocket sessions, requests per second, latency percentiles.
 
-    python -m distillgym.eval.bench.openenv_load [--sessions 64 256] [--steps 20] [--env Sokoban-6x6-1-v0]
+    python -m distillgym.eval.bench.openenv_load [--sessions 64 256] [--steps 20] [--env Sokoban-6x6-1-v0] [--plot PNG]
 
 The protocol of OpenEnv's scaling tutorial: N sessions at once, each a WebSocket to `/ws` that resets and then steps
 `--steps` times, one message after another; every reset and step is a request, timed from send to reply. The two
@@ -105,12 +105,38 @@ async def load(url: str, sessions: int, steps: int, kind: str) -> dict[str, Any]
             "p99_ms": 1000 * percentile(lat, 99) if lat else float("nan")}
 
 
+def plot(results: list[dict[str, Any]], path: str) -> None:
+    """Requests/s and p99 latency against concurrent sessions, one line per server."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    for server in dict.fromkeys(r["server"] for r in results):
+        rows = sorted((r for r in results if r["server"] == server), key=lambda r: r["sessions"])
+        n = [r["sessions"] for r in rows]
+        axes[0].plot(n, [r["requests_per_s"] for r in rows], marker="o", label=server)
+        axes[1].plot(n, [r["p99_ms"] for r in rows], marker="o", label=server)
+    for ax, label in zip(axes, ("requests per second", "p99 latency (ms)"), strict=True):
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("concurrent sessions")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    axes[1].set_yscale("log")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sessions", type=int, nargs="+", default=[64, 256])
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--env", default="Sokoban-6x6-1-v0")
     ap.add_argument("--out", default="runs/bench/openenv_load.json")
+    ap.add_argument("--plot", default=None, help="also draw requests/s and p99 against sessions to this PNG")
     args = ap.parse_args(argv)
 
     results: list[dict[str, Any]] = []
@@ -132,6 +158,9 @@ def main(argv: list[str] | None = None) -> None:
                            f"{r['p50_ms']:.1f}", f"{r['p99_ms']:.1f}"] for r in results]))
     path = write_json(args.out, {"machine": machine(), "args": vars(args), "results": results})
     print(f"wrote {path}")
+    if args.plot:
+        plot(results, args.plot)
+        print(f"wrote {args.plot}")
 
 
 if __name__ == "__main__":
