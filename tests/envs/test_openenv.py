@@ -157,7 +157,8 @@ def test_load_benchmark_measures_both_servers(tmp_path: Path) -> None:
     from distillgym.eval.bench import openenv_load
 
     out = tmp_path / "load.json"
-    openenv_load.main(["--sessions", "4", "--steps", "3", "--out", str(out)])
+    openenv_load.main(["--sessions", "4", "--steps", "3", "--out", str(out), "--plot", str(tmp_path / "load.png")])
+    assert (tmp_path / "load.png").stat().st_size > 1000
     results = json.loads(out.read_text())["results"]
     assert [r["server"] for r in results] == ["distillgym Sokoban-6x6-1-v0", "openenv-echo"]
     for r in results:  # every session reset and stepped (a finished episode adds a reset)

@@ -15,7 +15,10 @@ from distillgym.eval.bench import gem_speed
 
 def test_benchmark_times_both_sides_and_writes_ratios(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "gem.json"
-    gem_speed.main(["--resets", "5", "--steps", "40", "--rounds", "1", "--core", "-1", "--out", str(out)])
+    png = tmp_path / "gem.png"
+    gem_speed.main(["--resets", "5", "--steps", "40", "--rounds", "1", "--core", "-1", "--out", str(out),
+                    "--plot", str(png)])
+    assert png.stat().st_size > 1000
     res = json.loads(out.read_text())["results"]
     assert set(res) == set(gem_speed.PAIRS)
     for r in res.values():
