@@ -350,10 +350,10 @@ def optimize(run: Run, samples: list[Sample], loss_fn: LossFn, **columns: Sequen
             run.backend.prefix_cache.clear()
         out = {"loss": loss_total, "grad_norm": float(grad_norm), "lr": float(run.scheduler.get_last_lr()[0]),
                **totals}
-        out["memory/train_state_mb"] = distributed.train_state_bytes(
-            model, run.optimizer, run.model if run.learner is not None else None) / 2**20
-        if run.learner is not None:
-            out["fsdp/local_fraction"] = distributed.local_fraction(run.learner)
+    out["memory/train_state_mb"] = distributed.train_state_bytes(
+        model, run.optimizer, run.model if run.learner is not None else None) / 2**20
+    if run.learner is not None:
+        out["fsdp/local_fraction"] = distributed.local_fraction(run.learner)
     return out
 
 

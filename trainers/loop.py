@@ -25,18 +25,20 @@ from distillgym.trainers.config import TrainConfig, to_dict
 from distillgym.trainers.core import Run, enable_checkpointing, make_schedule, model_agent, pick_device, wrap_lora
 
 
-def setup(cfg: TrainConfig) -> Run:
-    """Model, tokenizer, optimizer, schedule and generation backend for `cfg`, seeded."""
+def setup(cfg: TrainConfig, needs: set[str] | frozenset[str] = frozenset()) -> Run:
+    """Model, tokenizer, optimizer, schedule and generation backend for `cfg`, seeded. `needs`: what the algorithm
+    needs of the env (its `needs(cfg)`), checked before anything is built."""
     from distillgym.agents.models import TinyConfig, build_tiny, load
-    from distillgym.envs.core.make import make_env
+    from distillgym.envs.core.make import capabilities, make_env
     from distillgym.envs.core.protocol import family_of, protocol_of
 
     try:
         env = make_env(cfg.env, **cfg.env_kwargs)
     except (ValueError, TypeError) as e:
         raise ValueError(f"config field env: {e}") from e
-    family, protocol = family_of(env), protocol_of(env)
+    family, protocol, offered = family_of(env), protocol_of(env), capabilities(env)
     env.close()
+    check_env_offers(cfg, set(needs), offered)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     random.seed(cfg.seed)
@@ -209,8 +211,7 @@ def train(cfg: TrainConfig, algo_cfg: Any, *, resume: bool = False) -> Run:
     algo = ALGORITHMS[cfg.algo]
     check_choices(cfg)
     check_choices(algo_cfg, f"{cfg.algo}.")
-    check_env_offers(cfg, set(algo.needs(algo_cfg)) if hasattr(algo, "needs") else set())
-    run = setup(cfg)
+    run = setup(cfg, set(algo.needs(algo_cfg)) if hasattr(algo, "needs") else set())
     try:
         return _train(run, algo, algo_cfg, resume)
     finally:
@@ -218,18 +219,10 @@ def train(cfg: TrainConfig, algo_cfg: Any, *, resume: bool = False) -> Run:
             srv.stop()
 
 
-def check_env_offers(cfg: TrainConfig, needs: set[str]) -> None:
+def check_env_offers(cfg: TrainConfig, needs: set[str], offered: frozenset[str]) -> None:
     """ValueError naming the algorithm, what it needs and the env, when the env lacks any of it (a GEM env has no
     expert, privileged information or snapshots)."""
-    if not needs:
-        return
-    from distillgym.envs.core.make import capabilities, make_env
-
-    env = make_env(cfg.env, **cfg.env_kwargs)
-    try:
-        missing = sorted(needs - capabilities(env))
-    finally:
-        env.close()
+    missing = sorted(needs - offered)
     if missing:
         what = {"expert": "an expert (expert_action)", "privileged": "privileged information (info['privileged'])",
                 "snapshot": "snapshot/restore"}

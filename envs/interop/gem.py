@@ -102,6 +102,9 @@ class GemEnv(gym.Env[str, str]):
         finally:
             self._mine = _global_state()
             _set_global_state(saved)
+        from gem.utils.constants import LanguageGameReward
+
+        self._format_error = LanguageGameReward.format_error_reward  # GEM's reward for a reply it cannot parse
         self.gem = env
         self.gem_id = env_id or getattr(env, "env_id", type(env).__name__)
         self.split = split
@@ -155,9 +158,7 @@ class GemEnv(gym.Env[str, str]):
         if self.max_steps is not None and self._steps >= self.max_steps and not terminated:
             truncated = True
         self._done = terminated or truncated
-        from gem.utils.constants import LanguageGameReward
-
-        invalid = reward == LanguageGameReward.format_error_reward
+        invalid = reward == self._format_error
         suffix = str(gem_info.get("suffix") or "") if not self._done else ""
         text = f"{obs}\n{suffix}" if suffix else str(obs)
         return text, reward, terminated, truncated, self._info(gem_info, reward=reward, terminated=terminated,
