@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> None:
                     res = asyncio.run(load(url, n, args.steps, kind))
                 finally:
                     proc.terminate()
-                    proc.wait(30)
+                    proc.wait(120)
                 results.append({"server": kind if kind != "distillgym" else f"distillgym {args.env}", **res})
                 print(f"{results[-1]['server']}, {n} sessions: {res['requests_per_s']:.0f} req/s, "
                       f"p50 {res['p50_ms']:.1f} ms, p99 {res['p99_ms']:.1f} ms, {res['errors']} errors", flush=True)

@@ -41,7 +41,7 @@ def sokoban() -> Iterator[str]:
     url, proc = serve("Sokoban-6x6-1-v0", "--privileged", "--max-sessions", "64")
     yield url
     proc.terminate()
-    proc.wait(30)
+    proc.wait(120)
 
 
 def play_expert(url: str, seed: int) -> tuple[Any, int]:
@@ -67,7 +67,7 @@ def test_openenv_client_plays_sokoban_and_household(sokoban: str) -> None:
             assert first["info"]["split"] == "test" and first["info"]["task_seed"] == 2**31 + 1
     finally:
         proc.terminate()
-        proc.wait(30)
+        proc.wait(120)
 
 
 def test_privileged_information_only_when_served_with_it() -> None:
@@ -78,7 +78,7 @@ def test_privileged_information_only_when_served_with_it() -> None:
             assert "privileged" not in info and info["admissible_actions"] and "Sokoban" in info["task"]
     finally:
         proc.terminate()
-        proc.wait(30)
+        proc.wait(120)
 
 
 def ws(url: str) -> Any:
@@ -136,7 +136,7 @@ def test_a_full_server_refuses_a_session_then_serves_it_when_one_closes() -> Non
                 time.sleep(0.1)
     finally:
         proc.terminate()
-        proc.wait(30)
+        proc.wait(120)
 
 
 def test_distillgym_evaluates_and_trains_grpo_against_an_openenv_server(sokoban: str, tiny_dir: str,
