@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 import gymnasium as gym
+import numpy as np
+from gymnasium.utils import seeding
 
 from distillgym.envs.core.parsing import describe_action
 from distillgym.envs.core.protocol import DEFAULT_PROTOCOL, AgentProtocol
@@ -249,7 +251,12 @@ class TextEnv(gym.Env[str, str], Generic[ActT]):
         options: `split` overrides the env's split for this episode; `task_index` picks the task independently
         of the RNG seed; families document their own extra options.
         """
-        super().reset(seed=seed)
+        if seed is not None and type(seed) is int and seed >= 0:
+            # gymnasium's seeding, deferred: `np_random` is built from this seed when first read (most resets
+            # with a seed never read it, and building it is a good part of a cheap reset).
+            self._np_random_pending, self._np_random_seed = True, seed
+        else:
+            super().reset(seed=seed)  # None, or gymnasium's own error for a bad seed
         self._version += 1
         split, index, options = choose_task(self, seed, options, self.split)
         self._task_seed = task_seed(split, index)
@@ -304,6 +311,22 @@ class TextEnv(gym.Env[str, str], Generic[ActT]):
             print(text)
             return None
         return text
+
+    # gymnasium keeps `np_random` in `_np_random` (and `check_env` reads it there): here it is built when first
+    # read from the seed the last reset recorded, the same generator `gymnasium.Env.reset(seed=...)` makes.
+    _generator: np.random.Generator | None = None
+    _np_random_pending = False
+
+    @property  # type: ignore[override]
+    def _np_random(self) -> np.random.Generator | None:
+        if self._np_random_pending:
+            self._np_random_pending = False
+            self._generator = seeding.np_random(self._np_random_seed)[0]
+        return self._generator
+
+    @_np_random.setter
+    def _np_random(self, value: np.random.Generator | None) -> None:
+        self._np_random_pending, self._generator = False, value
 
     # ----------------------------------------------------------------- snapshot / restore
     def snapshot(self) -> EnvSnapshot:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import functools
+import itertools
 from typing import Any, ClassVar
 
 import numpy as np
@@ -15,13 +17,47 @@ from distillgym.envs.game2048.expert import Expectimax
 from distillgym.envs.game2048.simulator import Game2048Simulator
 
 _OPTIONS = ("board",)
+_TILES = [0] + [1 << e for e in range(1, 64)]  # tile value of an exponent
+_WIDTHS = [max(4, len(str(t))) for t in _TILES]  # the board's column width when this is its largest exponent
+
+
+#: The names of the legal moves, by the legal flags of the four moves.
+_LEGAL_NAMES = {
+    flags: tuple(name for name, ok in zip(DIRECTIONS, flags, strict=True) if ok)
+    for flags in itertools.product((False, True), repeat=len(DIRECTIONS))
+}
+
+
+@functools.cache
+def _cell_texts(width: int) -> list[str]:
+    """How each exponent is written in a column of `width`."""
+    return [".".rjust(width)] + [str(t).rjust(width) for t in _TILES[1:]]
+
+
+@functools.lru_cache(maxsize=8192)
+def _start_moves(cells: tuple[int, ...], size: int) -> logic.Moves:
+    """The moves of a start board. There are few start boards (two tiles: 960 on 4x4, 5,040 on 6x6), so each one's
+    moves are worked out once; a `Moves` is never changed once made."""
+    return logic.Moves(cells, size)
+
+
+@functools.cache
+def _row_slices(n: int) -> list[slice]:
+    return [slice(i, i + n) for i in range(0, n * n, n)]
+
+
+@functools.cache
+def _board_format(n: int) -> str:
+    """The n x n board and its score line as one %-format."""
+    return "\n".join([" ".join(["%s"] * n)] * n) + "\nScore: %d"
 
 
 class Game2048Env(TextEnv[int]):
     """2048 on an n x n board (n = 3..6) as a text game.
 
-    The task seed fixes the start board and the spawn RNG, so an episode is determined by the seed and the
-    actions; `snapshot()` includes the RNG state. Rewards: the merge score of a move; `illegal_move_penalty` for a
+    The task seed fixes the start board (`logic.start_cells`) and the spawn RNG (`np.random.default_rng(seed)`,
+    built when the first tile spawns), so an episode is determined by the seed and the actions; `snapshot()`
+    includes the RNG state. Rewards: the merge score of a move; `illegal_move_penalty` for a
     move that changes nothing (no spawn, the board stays as it is); `invalid_action_penalty` for a reply that
     names no move. The episode terminates when no move is left, or when the target tile is made and
     `end_on_target` is set. reset(options={"board": [[2, 0, ...], ...]}) starts from a given grid of tile values.
@@ -83,24 +119,28 @@ class Game2048Env(TextEnv[int]):
         self.illegal_move_penalty = float(illegal_move_penalty)
         self.end_on_target = bool(end_on_target)
         self._cells: list[int] = [0] * (size * size)  # the board: row-major tile exponents
+        self._top = 0  # the largest exponent on the board
         self._score = 0
-        self._rng = np.random.default_rng(0)
+        self._rng: np.random.Generator | None = None  # the spawn RNG; None: the task's own, not built yet
+        self._task_text = self._make_task_text()
         self._moves_cache: logic.Moves | None = None  # the moves of the current board, once asked for
         self._expert_cache: tuple[bytes, int | None] | None = None
 
     # ----------------------------------------------------------------- TextEnv hooks
     def _new_task(self, seed: int, options: dict[str, Any]) -> None:
+        self._rng = None
+        self._score = 0
+        if not options:
+            cells = logic.start_cells(self.size, seed)
+            self._set_cells(cells)
+            self._moves_cache = _start_moves(tuple(cells), self.size)
+            return
         unknown = set(options) - set(_OPTIONS)
         if unknown:
             raise ValueError(f"unknown reset option(s) {sorted(unknown)}; 2048 takes {_OPTIONS}")
-        self._rng = np.random.default_rng(seed)
-        self._score = 0
-        if "board" in options:
-            board = logic.board_from_tiles(options["board"])
-            if board.shape != (self.size, self.size):
-                raise ValueError(f"options['board'] must be {self.size}x{self.size}, got {board.shape}")
-        else:
-            board = logic.new_board(self.size, self._rng)
+        board = logic.board_from_tiles(options["board"])
+        if board.shape != (self.size, self.size):
+            raise ValueError(f"options['board'] must be {self.size}x{self.size}, got {board.shape}")
         self._set_cells(board.reshape(-1).tolist())
 
     def parse_action(self, text: object) -> int | None:
@@ -114,9 +154,9 @@ class Game2048Env(TextEnv[int]):
             feedback = f"Moving {name} changed nothing: no tile can slide or merge that way."
             stuck = not any(self._moves().legal)  # only possible on a start board given in options
             return self.illegal_move_penalty, stuck, feedback + (" No move is left: game over." if stuck else "")
-        had_target = self.is_success()
+        had_target = self._top >= self.target_exponent
         cells, score = result
-        logic.spawn_cells(cells, self._rng)
+        logic.spawn_cells(cells, self._spawn_rng())
         self._set_cells(cells)
         self._score += score
         notes = [f"Moved {name}: +{score} points." if score else f"Moved {name}."]
@@ -129,13 +169,13 @@ class Game2048Env(TextEnv[int]):
         return float(score), over or (reached and self.end_on_target), " ".join(notes)
 
     def _board_text(self) -> str:
-        n = self.size
-        width = max(4, len(str(1 << max(self._cells))))
-        cells = [str(1 << e).rjust(width) if e else ".".rjust(width) for e in self._cells]
-        rows = [" ".join(cells[i * n : (i + 1) * n]) for i in range(n)]
-        return "\n".join([*rows, f"Score: {self._score}"])
+        texts = _cell_texts(_WIDTHS[self._top])
+        return _board_format(self.size) % (*map(texts.__getitem__, self._cells), self._score)
 
     def task_text(self) -> str:
+        return self._task_text
+
+    def _make_task_text(self) -> str:
         n = self.size
         return (
             f"Play 2048 on a {n}x{n} board. A move slides every tile as far as it goes Up, Down, Left or Right; "
@@ -148,10 +188,10 @@ class Game2048Env(TextEnv[int]):
         )
 
     def admissible_actions(self) -> list[str]:
-        return [name for name, ok in zip(DIRECTIONS, self._moves().legal, strict=True) if ok]
+        return list(_LEGAL_NAMES[self._moves().legal])
 
     def is_success(self) -> bool:
-        return max(self._cells) >= self.target_exponent
+        return self._top >= self.target_exponent
 
     def privileged_info(self) -> dict[str, Any]:
         return {"expert_action": self.expert_action(), "expert_depth": self.expert_depth}
@@ -174,22 +214,32 @@ class Game2048Env(TextEnv[int]):
         return {"expert_action": self._expert_move(state), "expert_depth": self.expert_depth}
 
     def _get_state(self) -> Any:
-        return (tuple(self._cells), self._score, copy.deepcopy(self._rng.bit_generator.state))
+        rng_state = None if self._rng is None else copy.deepcopy(self._rng.bit_generator.state)
+        return (tuple(self._cells), self._score, rng_state)  # None: the task's spawn RNG, nothing drawn yet
 
     def _set_state(self, state: Any) -> None:
         cells, score, rng_state = state
         self._set_cells(list(cells))
         self._score = int(score)
-        self._rng = np.random.default_rng()
-        self._rng.bit_generator.state = rng_state
+        self._rng = None
+        if rng_state is not None:
+            self._rng = np.random.default_rng()
+            self._rng.bit_generator.state = rng_state
+
+    def _spawn_rng(self) -> np.random.Generator:
+        """The RNG the next tile spawns from: the task's own (`default_rng(task seed)`) unless resampled."""
+        if self._rng is None:
+            self._rng = np.random.default_rng(self._task_seed)
+        return self._rng
 
     def resample_chance(self, seed: int) -> None:
         """The next spawns come from `seed` (a search's fresh chance; the task's own stream is left behind)."""
         self._rng = np.random.default_rng(seed)
 
     def _extra_info(self) -> dict[str, Any]:
-        n, tiles = self.size, [1 << e if e else 0 for e in self._cells]
-        return {"score": self._score, "max_tile": max(tiles), "board": [tiles[i * n : (i + 1) * n] for i in range(n)]}
+        tiles = list(map(_TILES.__getitem__, self._cells))
+        board = list(map(tiles.__getitem__, _row_slices(self.size)))
+        return {"score": self._score, "max_tile": _TILES[self._top], "board": board}
 
     def invalid_feedback(self, action: object) -> str:
         legal = ", ".join(self.admissible_actions()) or "none"
@@ -221,6 +271,7 @@ class Game2048Env(TextEnv[int]):
 
     def _set_cells(self, cells: list[int]) -> None:
         self._cells = cells
+        self._top = max(cells)
         self._moves_cache = None
 
     def _moves(self) -> logic.Moves:

@@ -22,8 +22,9 @@ numpy costs a few microseconds per call plus very little per element, and operat
 from __future__ import annotations
 
 import functools
+import itertools
+import operator
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
@@ -120,46 +121,47 @@ def legal_moves(board: np.ndarray) -> np.ndarray:
     return np.array(legal)
 
 
+#: One-hot codes of the ways a line can move, so that the sum of a board's distinct codes says which ways any of its
+#: lines moves (`_FRONT` / `_BACK` bits) with no Python loop.
+_WAYS = {(False, False): 1, (True, False): 2, (False, True): 4, (True, True): 8}
+_FRONT, _BACK = 2 | 8, 4 | 8
+_ways_of = operator.itemgetter(4)
+
+
 @functools.lru_cache(maxsize=1 << 16)
-def _slide_both_ways(line: tuple[int, ...]) -> tuple[tuple[int, ...], int, tuple[int, ...], int]:
-    """(line slid toward its front, score, line slid toward its back (still listed front to back), score)."""
+def _slide_both_ways(line: tuple[int, ...]) -> tuple[tuple[int, ...], int, tuple[int, ...], int, int]:
+    """(line slid toward its front, score, line slid toward its back (still listed front to back), score, which
+    ways it moves as one of four one-hot codes: `_WAYS[(moves toward the front, moves toward the back)]`)."""
     front, front_score = slide_row(line)
     back, back_score = slide_row(line[::-1])
-    return tuple(front), front_score, tuple(back[::-1]), back_score
+    back.reverse()
+    return tuple(front), front_score, tuple(back), back_score, _WAYS[tuple(front) != line, tuple(back) != line]
 
 
 class Moves:
     """The four moves from one flat row-major board held as a list of exponents: which are legal, and each one's
     result on demand. The env's step path: plain Python, one cached slide per distinct line, no numpy."""
 
-    __slots__ = ("_slid", "legal", "size")
+    __slots__ = ("_cols", "_rows", "legal", "size")
 
     def __init__(self, cells: Sequence[int], size: int) -> None:
-        n = self.size = size
-        rows = [tuple(cells[i * n : (i + 1) * n]) for i in range(n)]
-        cols = [tuple(cells[j::n]) for j in range(n)]
-        row_moves = [_slide_both_ways(r) for r in rows]
-        col_moves = [_slide_both_ways(c) for c in cols]
-        # Per action: the new lines (columns for Up/Down, rows for Left/Right) and their scores.
-        self._slid: list[tuple[list[Any], int, list[tuple[int, ...]]]] = [
-            (col_moves, 0, cols),
-            (col_moves, 2, cols),
-            (row_moves, 0, rows),
-            (row_moves, 2, rows),
-        ]
-        self.legal = tuple(
-            any(m[side] != line for m, line in zip(moves, lines, strict=True)) for moves, side, lines in self._slid
-        )
+        self.size = size
+        rows = list(zip(*[iter(cells)] * size, strict=True))
+        self._rows = list(map(_slide_both_ways, rows))
+        self._cols = list(map(_slide_both_ways, zip(*rows, strict=True)))
+        r, c = sum(set(map(_ways_of, self._rows))), sum(set(map(_ways_of, self._cols)))
+        # Up, Down: the columns toward their front / back; Left, Right: the rows.
+        self.legal = (bool(c & _FRONT), bool(c & _BACK), bool(r & _FRONT), bool(r & _BACK))
 
     def result(self, action: int) -> tuple[list[int], int] | None:
         """(new cells, merge score) of `action`, or None when it changes nothing. No spawn."""
         if not self.legal[action]:
             return None
-        moves, side, _ = self._slid[action]
-        n = self.size
+        side = 0 if action in (UP, LEFT) else 2
+        moves = self._cols if action < LEFT else self._rows
         new = [m[side] for m in moves]
-        flat = [new[j][i] for i in range(n) for j in range(n)] if action < LEFT else [v for r in new for v in r]
-        return flat, sum(m[side + 1] for m in moves)
+        lines = zip(*new, strict=True) if action < LEFT else new  # the new rows
+        return list(itertools.chain.from_iterable(lines)), sum([m[side + 1] for m in moves])
 
 
 def spawn_cells(cells: list[int], rng: np.random.Generator) -> bool:
@@ -201,11 +203,37 @@ def spawn(board: np.ndarray, rng: np.random.Generator) -> bool:
 
 
 def new_board(size: int, rng: np.random.Generator) -> np.ndarray:
-    """The start position: an empty board with two spawned tiles."""
+    """A start position drawn from `rng`: an empty board with two spawned tiles."""
     board = empty_board(size)
     spawn(board, rng)
     spawn(board, rng)
     return board
+
+
+_M64, _M53 = (1 << 64) - 1, (1 << 53) - 1
+_FOUR_53 = round(FOUR_PROBABILITY * (1 << 53))
+
+
+def start_cells(size: int, seed: int) -> list[int]:
+    """The start position of task `seed` as flat row-major exponents: two tiles spawned as `spawn` does (a
+    uniformly random empty cell, a 4 with probability `FOUR_PROBABILITY`, else a 2), with the two uniform numbers
+    taken from the SplitMix64 sequence of `seed` instead of a numpy generator. A pure function of (size, seed), and
+    about a microsecond: building a `np.random.Generator` costs more than the rest of a reset, so the env builds
+    its spawn generator only when the first tile spawns."""
+    n2 = size * size
+    cells = [0] * n2
+    x, first = int(seed) & _M64, -1
+    for empty in (n2, n2 - 1):
+        x = (x + 0x9E3779B97F4A7C15) & _M64
+        z = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M64
+        t = ((z ^ (z >> 31)) >> 11) * empty  # a 53-bit uniform times `empty`: its integer part picks the cell,
+        k, four = t >> 53, (t & _M53) < _FOUR_53  # its fraction the tile (what `spawn_cells` does with a float)
+        if k >= first >= 0:
+            k += 1  # the k-th empty cell once the first tile is placed
+        cells[k] = 2 if four else 1
+        first = k
+    return cells
 
 
 def exponent_of(tile: int) -> int:

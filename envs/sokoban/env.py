@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from distillgym.envs.core import TextEnv, describe_action, parse_direction
@@ -88,6 +88,7 @@ class SokobanEnv(TextEnv[int]):
         self.expert_budget = int(expert_budget)
         self._s: _SokobanState | None = None
         self._plan_cache: OrderedDict[State, tuple[int, ...] | None] = OrderedDict()
+        self._dead_cache: dict[tuple[int, ...], bool] = {}  # `is_dead` by box cells (the player plays no part)
         self._task_text: str | None = None  # the same for every task of this env: built once
 
     # ----------------------------------------------------------------- TextEnv hooks
@@ -95,7 +96,7 @@ class SokobanEnv(TextEnv[int]):
         if options:
             raise ValueError(f"unknown reset option(s) for Sokoban: {sorted(options)}")
         room, plan = generate_room(seed, self.generator_config)
-        self._plan_cache.clear()
+        self._clear_caches()
         self._s = _SokobanState(room, room.start, tuple(plan), tuple(plan))
 
     def parse_action(self, text: object) -> int | None:
@@ -118,7 +119,7 @@ class SokobanEnv(TextEnv[int]):
             plan = s.plan[1:]
         else:
             plan = None
-        self._s = replace(s, state=new_state, plan=plan)
+        self._s = _SokobanState(s.room, new_state, s.solution, plan)
         solved = new_state.solved(s.room.layout)
         if solved:
             reward += self.rewards.solved
@@ -153,8 +154,21 @@ class SokobanEnv(TextEnv[int]):
         return s.state.solved(s.room.layout)
 
     def privileged_info(self) -> dict[str, Any]:
-        s = self._st
-        plan = self._current_plan()
+        return self._privileged_info_at(self._st)
+
+    def _privileged_state(self) -> _SokobanState:
+        return self._st  # immutable: the room, the state, its plan if known
+
+    def _privileged_info_at(self, s: _SokobanState) -> dict[str, Any]:
+        if s is self._s:
+            plan = self._current_plan()
+        elif s.plan is not None or s.state.solved(s.room.layout):
+            plan = s.plan
+        elif s.room == self._st.room:
+            plan = self._replan(s.state)
+        else:  # another task's state (the env has been reset since): plan it without this room's cache
+            result = expert_plan(s.room.layout, s.state, max_expansions=self.expert_budget)
+            plan = None if result.plan is None else tuple(result.plan)
         return {
             "solution": [ACTIONS[a] for a in s.solution],
             "expert_plan": None if plan is None else [ACTIONS[a] for a in plan],
@@ -171,7 +185,7 @@ class SokobanEnv(TextEnv[int]):
         return {
             "num_boxes": len(s.state.boxes),
             "boxes_on_target": sum(b in layout.targets for b in s.state.boxes),
-            "deadlock": is_dead(layout, s.state),
+            "deadlock": self._is_dead(),
             "solution_length": len(s.solution),
         }
 
@@ -183,7 +197,7 @@ class SokobanEnv(TextEnv[int]):
 
     def _set_state(self, state: _SokobanState) -> None:
         if self._s is None or self._s.room != state.room:
-            self._plan_cache.clear()  # cached plans belong to the room they were made in
+            self._clear_caches()  # cached plans and deadlocks belong to the room they were made in
         self._s = state
 
     # ----------------------------------------------------------------- expert and Monte-Carlo
@@ -202,8 +216,22 @@ class SokobanEnv(TextEnv[int]):
     def _current_plan(self) -> tuple[int, ...] | None:
         s = self._st
         if s.plan is None and not s.state.solved(s.room.layout):
-            self._s = replace(s, plan=self._replan(s.state))
+            self._s = _SokobanState(s.room, s.state, s.solution, self._replan(s.state))
         return self._st.plan
+
+    def _clear_caches(self) -> None:
+        self._plan_cache.clear()
+        self._dead_cache.clear()
+
+    def _is_dead(self) -> bool:
+        s = self._st
+        boxes = s.state.boxes
+        dead = self._dead_cache.get(boxes)
+        if dead is None:
+            if len(self._dead_cache) >= 4096:
+                self._dead_cache.clear()
+            dead = self._dead_cache[boxes] = is_dead(s.room.layout, s.state)
+        return dead
 
     def _replan(self, state: State) -> tuple[int, ...] | None:
         if state in self._plan_cache:

@@ -77,26 +77,32 @@ class Room:
 
 
 @lru_cache(maxsize=1024)
-def _background(layout: Layout, symbols: str) -> tuple[str, ...]:
-    """The static characters of a room (walls, floor, targets), one per cell."""
+def _background(layout: Layout, symbols: str) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    """The static text of a room (walls, floor, targets, a newline after each row but the last), one entry per
+    character, and where each cell's character is in it."""
     sym = SYMBOLS[symbols]
-    return tuple(
-        sym["wall"] if layout.walls[i] else sym["target"] if i in layout.targets else sym["floor"]
-        for i in range(layout.height * layout.width)
-    )
+    w = layout.width
+    chars: list[str] = []
+    where = []
+    for i in range(layout.height * w):
+        if i and i % w == 0:
+            chars.append("\n")
+        where.append(len(chars))
+        chars.append(sym["wall"] if layout.walls[i] else sym["target"] if i in layout.targets else sym["floor"])
+    return tuple(chars), tuple(where)
 
 
 def render(layout: Layout, state: State, symbols: str = "ragen") -> str:
     """The room as text, one row per line."""
     sym = SYMBOLS[symbols]
-    chars = list(_background(layout, symbols))
+    background, where = _background(layout, symbols)
+    chars = list(background)
     targets = layout.targets
     for b in state.boxes:
-        chars[b] = sym["box_on_target"] if b in targets else sym["box"]
+        chars[where[b]] = sym["box_on_target"] if b in targets else sym["box"]
     p = state.player
-    chars[p] = sym["player_on_target"] if p in targets else sym["player"]
-    w = layout.width
-    return "\n".join("".join(chars[i : i + w]) for i in range(0, len(chars), w))
+    chars[where[p]] = sym["player_on_target"] if p in targets else sym["player"]
+    return "".join(chars)
 
 
 def parse_room(text: str, symbols: str = "xsb") -> tuple[Layout, State]:

@@ -153,6 +153,30 @@ def test_reset_without_seed_is_reproducible_after_a_seeded_reset() -> None:
     assert a == b and len(set(a)) == 3
 
 
+def test_seeded_reset_gives_gymnasium_s_np_random_built_when_first_read() -> None:
+    """A seeded reset defers building `np_random` (it is most of a cheap reset) but reads exactly as gymnasium's."""
+    from gymnasium.utils import seeding
+
+    env = gym.make("distillgym/2048-v0")
+    env.reset(seed=123)
+    assert env.unwrapped.__dict__.get("_np_random_pending") is True  # not built by the reset itself
+    assert env.np_random_seed == 123
+    expected = seeding.np_random(123)[0]
+    assert env.np_random.bit_generator.state == expected.bit_generator.state
+    assert env.unwrapped._np_random is env.np_random  # gymnasium's attribute (check_env reads it): the same one
+    draws = env.np_random.integers(1000, size=4).tolist()
+    assert draws == expected.integers(1000, size=4).tolist()
+    # a reset without a seed draws its task from that generator, as with gymnasium's eager seeding
+    env.reset(seed=5)
+    index = env.reset()[1]["task_index"]
+    assert index == int(seeding.np_random(5)[0].integers(SPLIT_SIZE))
+    mine = np.random.default_rng(7)
+    env.np_random = mine  # gymnasium's setter: a given generator, seed unknown
+    assert env.np_random is mine and env.np_random_seed == -1
+    with pytest.raises(gym.error.Error):
+        env.reset(seed=-1)
+
+
 def test_text_space_flattens_any_unicode() -> None:
     from gymnasium.spaces.utils import flatdim, flatten, unflatten
 

@@ -193,6 +193,65 @@ def test_spawn_distribution() -> None:
     assert not logic.spawn(b, rng)  # full board: nothing to do
 
 
+def test_start_cells_distribution() -> None:
+    """Task start boards: two tiles on distinct cells, each cell alike, a 4 one time in ten, a pure function of the
+    seed, and what the env starts from."""
+    for size in (3, 4, 6):
+        n2 = size * size
+        cells, fours = np.zeros(n2, int), 0
+        for seed in range(6000):
+            start = logic.start_cells(size, seed)
+            assert sorted(start)[:-2] == [0] * (n2 - 2) and all(v in (0, 1, 2) for v in start)
+            tiles = [i for i, v in enumerate(start) if v]
+            assert len(tiles) == 2
+            cells[tiles] += 1
+            fours += sum(start[i] == 2 for i in tiles)
+        expected = 2 * 6000 / n2
+        assert np.all(np.abs(cells - expected) < 5 * np.sqrt(expected)), cells
+        assert 0.085 < fours / 12000 < 0.115
+        assert logic.start_cells(size, 2**32 - 1) == logic.start_cells(size, 2**32 - 1)
+    env = Game2048Env(privileged=False)
+    for seed in (0, 7, 123456):
+        env.reset(seed=seed)
+        assert env.board.reshape(-1).tolist() == logic.start_cells(4, seed)
+        env.reset(seed=seed, options={"split": "test"})
+        assert env.board.reshape(-1).tolist() == logic.start_cells(4, 2**31 + seed)
+
+
+def test_moves_match_the_rules() -> None:
+    """`Moves` (the env's cached, table-driven path): legal flags and results equal `legal_moves` and `move`."""
+    rng = np.random.default_rng(5)
+    for size in range(3, 7):
+        for b in random_boards(rng, 200, size, high=5):
+            grid = b.reshape(size, size)
+            moves = logic.Moves(b.reshape(-1).tolist(), size)
+            assert list(moves.legal) == logic.legal_moves(grid).tolist()
+            for a in range(4):
+                got = moves.result(a)
+                new, score = logic.move(grid, a)
+                if moves.legal[a]:
+                    assert got == (new.reshape(-1).tolist(), score)
+                else:
+                    assert got is None
+
+
+def test_spawn_rng_is_built_when_first_needed_and_snapshots_before_it_restore() -> None:
+    actions = ["Up", "Left", "Down", "Right"] * 10
+    env = Game2048Env(privileged=False)
+    env.reset(seed=9)
+    assert env.snapshot().state[2] is None  # nothing spawned yet: the task's RNG is not built
+    fresh = env.snapshot()
+    first = play(env, actions)
+    assert env.snapshot().state[2] is not None
+    env.restore(fresh)
+    assert play(env, actions) == first
+    other = Game2048Env(privileged=False)
+    other.reset(seed=4)
+    play(other, actions[:7])
+    other.restore(fresh)  # another task, mid-episode: the snapshot's seed, not this env's RNG
+    assert play(other, actions) == first
+
+
 def test_batched_spawn_distribution() -> None:
     rng = np.random.default_rng(99)
     for size in (4, 5):

@@ -270,6 +270,28 @@ def test_hint_replans_after_a_deviation() -> None:
     assert info["success"]
 
 
+def test_privileged_read_late_replans_off_plan_states_even_of_a_task_left_behind() -> None:
+    """Infos kept from off-plan steps and read only after the env moved to other tasks: each gives the plan of its
+    own state in its own room (what an eager read said), and its deadlock flag is `is_dead` of that state."""
+    lazy, eager = (gym.make("distillgym/Sokoban-6x6-2-v0").unwrapped for _ in range(2))
+    kept, expected = [], []
+    for seed in (1, 2):
+        lazy.reset(seed=seed)
+        eager.reset(seed=seed)
+        for k in range(6):
+            move = ACTIONS[(k * 3 + seed) % 4]  # mostly off the expert's path
+            *_, info = lazy.step(move)
+            *_, now = eager.step(move)
+            kept.append(info["privileged"])
+            expected.append(dict(now["privileged"]))
+            assert now["sokoban"]["deadlock"] == is_dead(eager.room.layout, eager.state)
+            assert info["sokoban"]["deadlock"] == now["sokoban"]["deadlock"]
+    lazy.reset(seed=3)
+    assert [dict(p) for p in kept] == expected
+    assert any(p["expert_plan"] for p in expected) and any(
+        p["expert_plan"] != p["solution"] for p in expected)  # some re-planned states among them
+
+
 def test_restoring_another_tasks_snapshot_gives_that_tasks_expert() -> None:
     env = gym.make("distillgym/Sokoban-6x6-2-v0").unwrapped
     env.reset(seed=1)
