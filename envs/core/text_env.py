@@ -317,7 +317,7 @@ class TextEnv(gym.Env[str, str], Generic[ActT]):
     _generator: np.random.Generator | None = None
     _np_random_pending = False
 
-    @property  # type: ignore[override]
+    @property
     def _np_random(self) -> np.random.Generator | None:
         if self._np_random_pending:
             self._np_random_pending = False

@@ -157,11 +157,13 @@ class Moves:
         """(new cells, merge score) of `action`, or None when it changes nothing. No spawn."""
         if not self.legal[action]:
             return None
-        side = 0 if action in (UP, LEFT) else 2
         moves = self._cols if action < LEFT else self._rows
-        new = [m[side] for m in moves]
-        lines = zip(*new, strict=True) if action < LEFT else new  # the new rows
-        return list(itertools.chain.from_iterable(lines)), sum([m[side + 1] for m in moves])
+        if action in (UP, LEFT):
+            new, score = [m[0] for m in moves], sum([m[1] for m in moves])
+        else:
+            new, score = [m[2] for m in moves], sum([m[3] for m in moves])
+        rows = zip(*new, strict=True) if action < LEFT else new
+        return list(itertools.chain.from_iterable(rows)), score
 
 
 def spawn_cells(cells: list[int], rng: np.random.Generator) -> bool:
