@@ -19,6 +19,7 @@ episode was cut (`truncated`).
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from typing import Any, ClassVar
 
@@ -129,7 +130,27 @@ def app(env_id: str, *, privileged: bool = False, max_sessions: int = 64, sessio
     config = ConcurrencyConfig(max_concurrent_envs=max_sessions, session_timeout=session_timeout_s or None)
     served = create_fastapi_app(env_cls, TextAction, TextObservation, concurrency_config=config)
     add_error_handlers(served)
+    served.add_middleware(QuietDisconnect)
     return served
+
+
+class QuietDisconnect:
+    """ASGI middleware: a WebSocket session whose client left first ends quietly. OpenEnv's client sends "close"
+    and shuts its socket at once; openenv-core's handler then closes the socket again in a `finally`, which raises
+    `WebSocketDisconnect` out of the app, and uvicorn logs it as an "Exception in ASGI application" traceback at
+    every session's end. Other errors, and every HTTP request, pass through untouched."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "websocket":
+            await self.app(scope, receive, send)
+            return
+        from starlette.websockets import WebSocketDisconnect
+
+        with contextlib.suppress(WebSocketDisconnect):
+            await self.app(scope, receive, send)
 
 
 def add_error_handlers(served: Any) -> None:

@@ -27,10 +27,11 @@ from distillgym.eval.bench.serve_load import wait_until_healthy
 from tests.conftest import grpo_iteration_through_cli
 
 
-def serve(env_id: str, *extra: str) -> tuple[str, subprocess.Popen[Any]]:
+def serve(env_id: str, *extra: str, log: Path | None = None) -> tuple[str, subprocess.Popen[Any]]:
     port = free_port()
+    err = subprocess.DEVNULL if log is None else log.open("w")
     proc = subprocess.Popen([sys.executable, "-m", "distillgym.cli", "serve-env", env_id, "--port", str(port), *extra],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=err)
     url = f"http://127.0.0.1:{port}"
     wait_until_healthy(url, proc, timeout_s=120)
     return url, proc
@@ -114,8 +115,9 @@ def test_malformed_messages_get_errors_and_the_server_keeps_serving(sokoban: str
                       timeout=120).json()["observation"]["info"]["task_index"] == 7
 
 
-def test_a_full_server_refuses_a_session_then_serves_it_when_one_closes() -> None:
-    url, proc = serve("Sokoban-6x6-1-v0", "--max-sessions", "1")
+def test_a_full_server_refuses_a_session_then_serves_it_when_one_closes(tmp_path: Path) -> None:
+    log = tmp_path / "server.log"
+    url, proc = serve("Sokoban-6x6-1-v0", "--max-sessions", "1", log=log)
     try:
         with ws(url) as first:
             first.send(json.dumps({"type": "reset", "data": {"seed": 0}}))
@@ -134,9 +136,33 @@ def test_a_full_server_refuses_a_session_then_serves_it_when_one_closes() -> Non
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
+        for _ in range(3):  # OpenEnv's client: "close", then its socket shut at once
+            with GenericEnvClient(base_url=url).sync() as client:
+                client.reset(seed=1)
     finally:
         proc.terminate()
         proc.wait(120)
+    # sessions that end (a client leaving first, a refused one) leave no traceback in the server's log
+    assert "Traceback" not in log.read_text()
+
+
+def test_quiet_disconnect_swallows_only_a_websocket_session_s_disconnect() -> None:
+    import asyncio
+
+    from starlette.websockets import WebSocketDisconnect
+
+    from distillgym.envs.interop.openenv import QuietDisconnect
+
+    async def raising(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        raise scope["error"]
+
+    async def run(kind: str, error: Exception) -> None:
+        await QuietDisconnect(raising)({"type": kind, "error": error}, None, None)
+
+    asyncio.run(run("websocket", WebSocketDisconnect(1006)))  # the client left first: ends quietly
+    for kind, error in (("websocket", RuntimeError("boom")), ("http", WebSocketDisconnect(1006))):
+        with pytest.raises(type(error)):
+            asyncio.run(run(kind, error))
 
 
 def test_distillgym_evaluates_and_trains_grpo_against_an_openenv_server(sokoban: str, tiny_dir: str,
