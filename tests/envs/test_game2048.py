@@ -595,6 +595,22 @@ def test_expert_packed_and_generic_backends_agree() -> None:
         assert np.allclose(fast, slow)
 
 
+@pytest.mark.parametrize(("size", "depth"), [(3, 3), (4, 3), (4, 4), (5, 3)])
+def test_expert_merging_duplicate_boards_changes_no_value(size: int, depth: int) -> None:
+    """Valuing each distinct board of a level once gives exactly the values of the whole tree (both backends: 4x4
+    packed, other sizes generic), on start boards and crowded ones."""
+    rng = np.random.default_rng(size * 10 + depth)
+    merged, whole = Expectimax(size, depth), Expectimax(size, depth, merge_duplicates=False)
+    small = depth > 3 or size > 4  # the unmerged tree is seconds a board there
+    boards = [np.array(logic.start_cells(size, s), dtype=np.int8) for s in range(1 if small else 2)]
+    boards += list(random_boards(rng, 1 if small else 4, size, high=6))
+    for b in boards:
+        grid = b.reshape(size, size)
+        values = merged.action_values(grid)
+        assert np.array_equal(values, whole.action_values(grid))
+        assert np.isfinite(values).any()
+
+
 def test_expert_beats_random_play() -> None:
     scores: dict[str, list[int]] = {"expert": [], "random": []}
     for seed in range(3):
