@@ -3,10 +3,10 @@
 The tree alternates player moves (max over the legal moves) and chance nodes (a 2 with p 0.9 or a 4 with p 0.1 on
 every empty cell, uniformly); `depth` counts the player moves looked ahead, the first included, and the boards after
 the last move are scored by the heuristic. Each level of the tree is built as one batch of boards and reduced with
-numpy, so a depth-2 decision on 4x4 costs about a millisecond. Many nodes of a level are the same board (a tile
-spawned at either end of a line slides to the same place; two move orders meet), so each level is first reduced to
-its distinct boards, valued once each: the same values, a fraction of the work (on 4x4 at depth 3, the last level's
-tens of thousands of boards are about a thousand distinct ones).
+numpy, so a depth-3 decision on 4x4 costs about a millisecond. Many nodes of a deep level are the same board (a
+tile spawned at either end of a line slides to the same place; two move orders meet), so such a level is reduced to
+its distinct boards, valued once each: the same values, a fraction of the work (on an early 4x4 board at depth 3,
+the 9,712 boards before the last move are 2,408 distinct ones; depth 4 runs about 12x faster for it).
 
 The heuristic is nneonneo's (github.com/nneonneo/2048-ai), summed over every row and column: a large constant,
 plus weights on empty cells and on adjacent equal tiles (merges), minus monotonicity violations and the sum of

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from distillgym.envs.core.mc import mc_q_values
-from distillgym.envs.game2048 import Game2048Env, logic, vectorized
+from distillgym.envs.game2048 import Expectimax, Game2048Env, logic, vectorized
 from distillgym.eval.bench.common import timed
 
 #: ProAct's own example state (their __main__), and a mid-game state reached by the expert (see mid_game_board).
@@ -110,22 +110,31 @@ def cpu_name() -> str:
 
 
 def env_speed(privileged: bool, steps: int, seed: int) -> dict[str, float]:
-    """Steps/s with random valid actions (resetting at episode end), and the mean reset time."""
+    """Steps/s with random valid actions (resetting at episode end), and the mean reset time. With `privileged`,
+    `info["privileged"]` is read at every reset and step (it is computed when read: the expert's search)."""
     env = Game2048Env(privileged=privileged)
     rng = random.Random(seed)
-    env.reset(seed=seed)
+
+    def reset(s: int) -> None:
+        _, info = env.reset(seed=s)
+        if privileged:
+            info["privileged"]["expert_action"]
+
+    reset(seed)
     resets, step_time, episode = [], 0.0, seed
     for _ in range(steps):
         action = rng.choice(env.admissible_actions())
         start = time.perf_counter()
-        *_, terminated, truncated, _ = env.step(action)
+        *_, terminated, truncated, info = env.step(action)
+        if privileged:
+            info["privileged"]["expert_action"]
         step_time += time.perf_counter() - start
         if terminated or truncated:
             episode += 1
             start = time.perf_counter()
-            env.reset(seed=episode)
+            reset(episode)
             resets.append(time.perf_counter() - start)
-    resets += timed(lambda: env.reset(seed=episode + 1), 20)
+    resets += timed(lambda: reset(episode + 1), 20)
     return {"steps_per_s": steps / step_time, "reset_ms": 1e3 * statistics.mean(resets)}
 
 
@@ -172,7 +181,9 @@ def expert_games(games: int, seed: int, max_moves: int, depth: int | None) -> di
     """Play `games` seeded 4x4 games with the expert to the end; max tiles, moves and decision times."""
     kwargs: dict[str, Any] = {} if depth is None else {"expert_depth": depth}
     env = Game2048Env(privileged=False, end_on_target=False, max_steps=max_moves, **kwargs)
+    whole_tree = Expectimax(4, env.expert_depth, merge_duplicates=False)  # the anchor: every node valued
     max_tiles, scores, moves, decide = [], [], [], []
+    sampled: list[tuple[float, float]] = []  # (merged, whole tree) on the same board, every 10th decision
     for g in range(games):
         env.reset(seed=seed + g)
         n = 0
@@ -180,6 +191,10 @@ def expert_games(games: int, seed: int, max_moves: int, depth: int | None) -> di
             start = time.perf_counter()
             action = env.expert_action()
             decide.append(time.perf_counter() - start)
+            if n % 10 == 0:
+                start = time.perf_counter()
+                whole_tree.best_action(env.board)
+                sampled.append((decide[-1], time.perf_counter() - start))
             if action is None:
                 break
             *_, terminated, truncated, _ = env.step(action)
@@ -200,6 +215,9 @@ def expert_games(games: int, seed: int, max_moves: int, depth: int | None) -> di
         "mean_moves": statistics.mean(moves),
         "decision_ms_mean": 1e3 * statistics.mean(decide),
         "decision_ms_median": 1e3 * statistics.median(decide),
+        "sampled_decisions": len(sampled),
+        "sampled_ms_mean": 1e3 * statistics.mean(m for m, _ in sampled),
+        "sampled_whole_tree_ms_mean": 1e3 * statistics.mean(w for _, w in sampled),
     }
 
 
@@ -242,7 +260,7 @@ def markdown(r: dict[str, Any]) -> str:
         "| measure | ours | ProAct reference | ratio |",
         "| --- | --- | --- | --- |",
         f"| env steps/s, privileged=False (random valid moves) | {s['plain']['steps_per_s']:,.0f} | | |",
-        f"| env steps/s, privileged=True (expectimax each step) | {s['privileged']['steps_per_s']:,.0f} | | |",
+        f"| env steps/s, privileged=True, read each step (expectimax) | {s['privileged']['steps_per_s']:,.0f} | | |",
         f"| reset, privileged=False / True | {s['plain']['reset_ms']:.2f} / {s['privileged']['reset_ms']:.2f} ms | | |",
     ]
     for name, m in r["mc"].items():
@@ -261,6 +279,9 @@ def markdown(r: dict[str, Any]) -> str:
         f"| expert max tile distribution | {dist} | | |",
         f"| expert mean score / moves per game | {e['mean_score']:,.0f} / {e['mean_moves']:,.0f} | | |",
         f"| expert decision time, mean (median) | {e['decision_ms_mean']:.2f} ({e['decision_ms_median']:.2f}) ms | | |",
+        f"| expert decision time on every 10th board, distinct boards merged (whole tree) | {e['sampled_ms_mean']:.2f} "
+        f"({e['sampled_whole_tree_ms_mean']:.2f}) ms | "
+        f"| {e['sampled_whole_tree_ms_mean'] / e['sampled_ms_mean']:.2f}x |",
     ]
     return "\n".join(lines)
 
