@@ -204,14 +204,6 @@ def spawn(board: np.ndarray, rng: np.random.Generator) -> bool:
     return True
 
 
-def new_board(size: int, rng: np.random.Generator) -> np.ndarray:
-    """A start position drawn from `rng`: an empty board with two spawned tiles."""
-    board = empty_board(size)
-    spawn(board, rng)
-    spawn(board, rng)
-    return board
-
-
 _M64, _M53 = (1 << 64) - 1, (1 << 53) - 1
 _FOUR_53 = round(FOUR_PROBABILITY * (1 << 53))
 

@@ -58,6 +58,15 @@ def write_json(path: str | Path, data: dict[str, Any]) -> Path:
     return path
 
 
+def save_results(out: str | Path, data: dict[str, Any], plot_path: str | None = None,
+                 draw: Callable[[Any, str], None] | None = None) -> None:
+    """Write `data` as JSON to `out` and, with `plot_path`, `draw(data["results"], plot_path)`; print the paths."""
+    print(f"wrote {write_json(out, data)}")
+    if plot_path and draw is not None:
+        draw(data["results"], plot_path)
+        print(f"wrote {plot_path}")
+
+
 def fmt_ms(seconds: float) -> str:
     return f"{1000 * seconds:.1f}"
 

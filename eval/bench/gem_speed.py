@@ -23,7 +23,7 @@ import random
 import time
 from typing import Any
 
-from distillgym.eval.bench.common import machine, markdown_table, pin_to_one_core, write_json
+from distillgym.eval.bench.common import machine, markdown_table, pin_to_one_core, save_results
 
 PAIRS = {
     "Sokoban 6x6, 2 boxes": ("distillgym/Sokoban-6x6-2-v0", "game:Sokoban-v0-easy"),
@@ -132,11 +132,8 @@ def main(argv: list[str] | None = None) -> None:
     print(markdown_table(["game", "distillgym resets/s", "GEM resets/s", "reset ratio", "distillgym steps/s",
                           "GEM steps/s", "step ratio"], rows))
     print("(ratio > 1: distillgym is faster)")
-    path = write_json(args.out, {"machine": machine(), "pinned": pinned, "args": vars(args), "results": results})
-    print(f"wrote {path}")
-    if args.plot:
-        plot(results, args.plot)
-        print(f"wrote {args.plot}")
+    data = {"machine": machine(), "pinned": pinned, "args": vars(args), "results": results}
+    save_results(args.out, data, args.plot, plot)
 
 
 if __name__ == "__main__":

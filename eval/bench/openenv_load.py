@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from distillgym.agents.http_backend import free_port
-from distillgym.eval.bench.common import machine, markdown_table, write_json
+from distillgym.eval.bench.common import machine, markdown_table, save_results
 from distillgym.eval.bench.serve_load import percentile, wait_until_healthy
 
 MOVES = ["Up", "Down", "Left", "Right"]
@@ -156,11 +156,7 @@ def main(argv: list[str] | None = None) -> None:
     print(markdown_table(["server", "sessions", "requests", "errors", "requests/s", "p50 ms", "p99 ms"],
                          [[r["server"], r["sessions"], r["requests"], r["errors"], f"{r['requests_per_s']:.0f}",
                            f"{r['p50_ms']:.1f}", f"{r['p99_ms']:.1f}"] for r in results]))
-    path = write_json(args.out, {"machine": machine(), "args": vars(args), "results": results})
-    print(f"wrote {path}")
-    if args.plot:
-        plot(results, args.plot)
-        print(f"wrote {args.plot}")
+    save_results(args.out, {"machine": machine(), "args": vars(args), "results": results}, args.plot, plot)
 
 
 if __name__ == "__main__":
